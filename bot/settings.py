@@ -1,0 +1,184 @@
+"""Settings read from the environment or a `.env` file (CONTRACT.md, "Settings").
+
+Every secret is a `SecretStr`, so it prints as `**********` in reprs, logs and tracebacks.
+`load_settings()` turns validation errors into one line that names the variables, because an
+operator starting the bot at 3 a.m. needs the variable name, not a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+PRINCIPAL_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variables."""
+
+
+def _split_csv(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(part).strip() for part in value if str(part).strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    slack_bot_token: SecretStr = Field(validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+
+    mailcow_url: str = Field(validation_alias="MAILCOW_URL")
+    mailcow_api_key: SecretStr = Field(validation_alias="MAILCOW_API_KEY")
+    mailcow_verify_tls: bool = Field(default=True, validation_alias="MAILCOW_VERIFY_TLS")
+    mailcow_timeout: float = Field(default=10.0, gt=0, le=600, validation_alias="MAILCOW_TIMEOUT")
+
+    command: str = Field(default="/mailcow", validation_alias="CHATOPS_COMMAND")
+    allowed_channels: CsvList = Field(validation_alias="CHATOPS_ALLOWED_CHANNELS")
+    operators: CsvList = Field(default_factory=list, validation_alias="CHATOPS_OPERATORS")
+    approvers: CsvList = Field(default_factory=list, validation_alias="CHATOPS_APPROVERS")
+    approval_ttl: int = Field(default=900, ge=30, le=7 * 86400, validation_alias="CHATOPS_APPROVAL_TTL")
+    database_url: str = Field(default="sqlite:///mailcow-chatops.db", validation_alias="CHATOPS_DATABASE_URL")
+
+    extra_approvals: CsvList = Field(default_factory=list, validation_alias="CHATOPS_EXTRA_APPROVALS")
+    cache_ttl: float = Field(default=30.0, ge=0, le=3600, validation_alias="CHATOPS_CACHE_TTL")
+    log_level: str = Field(default="INFO", validation_alias="CHATOPS_LOG_LEVEL")
+    log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="CHATOPS_LOG_FORMAT")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("mailcow_url")
+    @classmethod
+    def _mailcow_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+$", value.removesuffix("/api/v1")):
+            raise ValueError("must be the base URL of the mailcow host, e.g. https://mail.example.org")
+        return value.removesuffix("/api/v1")
+
+    @field_validator("mailcow_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr) -> SecretStr:
+        # mailcow strips everything outside [A-Za-z0-9-] from the header (SERVER-FACTS 1.1), so a key
+        # with other characters can never match and would only feed fail2ban.
+        if not re.fullmatch(r"[A-Za-z0-9-]+", value.get_secret_value()):
+            raise ValueError("must contain only letters, digits and dashes")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if not re.fullmatch(r"/[a-z0-9_-]{1,31}", value):
+            raise ValueError("must look like /mailcow")
+        return value
+
+    @field_validator("allowed_channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> list[str]:
+        channels = _split_csv(value)
+        if not channels:
+            raise ValueError("must list at least one channel ID (C… or G…)")
+        bad = [c for c in channels if not CHANNEL_ID.match(c)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} is not a channel ID (C… or G…)")
+        return channels
+
+    @field_validator("operators", "approvers", mode="before")
+    @classmethod
+    def _principals(cls, value: Any) -> list[str]:
+        ids = _split_csv(value)
+        bad = [i for i in ids if not PRINCIPAL_ID.match(i)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} is not a user (U…/W…) or user-group (S…) ID")
+        return ids
+
+    @field_validator("extra_approvals", mode="before")
+    @classmethod
+    def _verbs(cls, value: Any) -> list[str]:
+        verbs = _split_csv(value)
+        bad = [v for v in verbs if not re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+", v)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} is not of the form area.verb (e.g. mailbox.edit)")
+        return verbs
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
+        if item["type"] == "missing":
+            parts.append(f"{alias} is not set")
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+            parts.append(f"{alias} {message}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, raising SettingsError with one line that names every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(f"bad settings: {_describe(error)}") from None
+
+
+def env_variables() -> set[str]:
+    """Every environment variable the settings read (deploy files are checked against this)."""
+    return {
+        str(info.validation_alias)
+        for info in Settings.model_fields.values()
+        if isinstance(info.validation_alias, str)
+    }
+
+
+def required_variables() -> set[str]:
+    return {
+        str(info.validation_alias)
+        for info in Settings.model_fields.values()
+        if info.is_required() and isinstance(info.validation_alias, str)
+    }
