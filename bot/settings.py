@@ -150,7 +150,9 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         info = Settings.model_fields.get(field)
-        alias = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
+        alias = (
+            info.validation_alias if info is not None and isinstance(info.validation_alias, str) else field
+        )
         if item["type"] == "missing":
             parts.append(f"{alias} is not set")
         else:

@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fakes.mailcow_plugin",
+    "tests.fakes.db_plugin",
+    "tests.fakes.slack_plugin",
 ]

@@ -1,0 +1,32 @@
+"""Approvals: a destructive plan waits, stored in the database, for a second person's Approve click.
+
+`state` is the state machine (no Slack); the Slack buttons and messages build on it.
+"""
+
+from bot.approvals.state import (
+    INTERRUPTED_OUTCOME,
+    Approval,
+    ApprovalStore,
+    Created,
+    Decision,
+    State,
+    Verdict,
+    describe,
+    describe_changes,
+    fingerprint,
+    new_runner_id,
+)
+
+__all__ = [
+    "INTERRUPTED_OUTCOME",
+    "Approval",
+    "ApprovalStore",
+    "Created",
+    "Decision",
+    "State",
+    "Verdict",
+    "describe",
+    "describe_changes",
+    "fingerprint",
+    "new_runner_id",
+]

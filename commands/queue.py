@@ -1,0 +1,285 @@
+"""`/mailcow queue …`: the on-call view of Postfix's queue, and the queue actions.
+
+`queue` answers the 3 a.m. questions in the parent message (how many, which queues, how old) and
+puts the why in the thread: top sender and recipient domains, top deferral reasons, then every
+message a page at a time (CSV when long). mailcow answers `[]` both for an empty queue and when it
+cannot reach Postfix (SERVER-FACTS §4.4), so an empty answer is cross-checked against the postfix
+container's state before we say "empty".
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from slack_sdk.models.blocks import Block
+
+from bot.mailcow import MailcowError, QueueItem
+from bot.render import (
+    Listing,
+    code,
+    context,
+    duration,
+    esc,
+    fields,
+    freshness,
+    lines_to_sections,
+    number,
+    size,
+)
+from bot.reply import Reply
+from commands import Call, command, describe_area
+
+describe_area("queue", "Postfix's mail queue: what is stuck and why; flush, hold, release, delete")
+
+QUEUES = ("active", "deferred", "hold", "incoming", "maildrop")
+TOP = 5
+_ANGLE = re.compile(r"<[^<>]*>")
+_BRACKETED_IP = re.compile(r"\[[0-9A-Fa-f.:]+\]")
+_NUMBER = re.compile(r"\b\d{3,}\b")
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower() if "@" in address else (address.lower() or "(empty sender)")
+
+
+def reason_key(reason: str) -> str:
+    """Group deferral reasons that differ only in addresses, IPs or counters."""
+    reason = _ANGLE.sub("<…>", reason.strip().strip("()"))
+    reason = _BRACKETED_IP.sub("", reason)
+    return _NUMBER.sub("N", reason)
+
+
+@dataclass
+class QueueFilter:
+    sender: str | None = None
+    recipient: str | None = None
+    domain: str | None = None
+    queue: str | None = None
+    reason: str | None = None
+    text: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(vars(self).values())
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in vars(self).items() if v and k != "text"]
+        if self.text:
+            parts.append(f'"{self.text}"')
+        return " ".join(parts)
+
+    def matches(self, item: QueueItem) -> bool:
+        recipients = [addr.lower() for addr, _ in item.recipient_pairs()]
+        sender = item.sender.lower()
+        if self.sender and self.sender not in sender:
+            return False
+        if self.recipient and not any(self.recipient in r for r in recipients):
+            return False
+        if self.domain and not (
+            domain_of(sender) == self.domain or any(domain_of(r) == self.domain for r in recipients)
+        ):
+            return False
+        if self.queue and item.queue_name != self.queue:
+            return False
+        if self.reason and not any(self.reason in (why or "").lower() for _, why in item.recipient_pairs()):
+            return False
+        return (
+            not self.text
+            or self.text in sender
+            or any(self.text in r for r in recipients)
+            or (self.text == item.queue_id.lower())
+        )
+
+
+def parse_filter(call: Call) -> QueueFilter:
+    args = call.args
+    queue = args.option("queue")
+    if queue is not None and queue.lower() not in QUEUES:
+        raise args.error(f"`queue={queue}` is not a Postfix queue; expected one of {', '.join(QUEUES)}.")
+    wanted = QueueFilter(
+        sender=(args.option("from") or args.option("sender") or "").lower() or None,
+        recipient=(args.option("to") or args.option("rcpt") or args.option("recipient") or "").lower()
+        or None,
+        domain=(args.option("domain") or "").lower().lstrip("@") or None,
+        queue=queue.lower() if queue else None,
+        reason=(args.option("reason") or "").lower() or None,
+        text=" ".join(args.rest()).lower() or None,
+    )
+    args.done()
+    return wanted
+
+
+@dataclass
+class QueueSummary:
+    items: list[QueueItem]
+    now: float
+
+    @property
+    def by_queue(self) -> Counter[str]:
+        return Counter(item.queue_name for item in self.items)
+
+    @property
+    def oldest(self) -> QueueItem | None:
+        dated = [i for i in self.items if i.arrival_time]
+        return min(dated, key=lambda i: i.arrival_time) if dated else None
+
+    def top_senders(self) -> list[tuple[str, int]]:
+        return Counter(domain_of(i.sender) for i in self.items).most_common(TOP)
+
+    def top_recipients(self) -> list[tuple[str, int]]:
+        counts: Counter[str] = Counter()
+        for item in self.items:
+            counts.update({domain_of(addr) for addr, _ in item.recipient_pairs()})
+        return counts.most_common(TOP)
+
+    def top_reasons(self) -> list[tuple[str, int]]:
+        counts: Counter[str] = Counter()
+        for item in self.items:
+            counts.update({reason_key(why) for _, why in item.recipient_pairs() if why})
+        return counts.most_common(TOP)
+
+    def headline(self) -> str:
+        total = len(self.items)
+        if not total:
+            return "Mail queue: *empty*"
+        parts = [f"{q} {number(n)}" for q, n in sorted(self.by_queue.items(), key=lambda kv: -kv[1])]
+        oldest = self.oldest
+        age = f" · oldest {duration(self.now - oldest.arrival_time)}" if oldest else ""
+        return f"Mail queue: *{number(total)}* message{'s' if total != 1 else ''} — {' · '.join(parts)}{age}"
+
+
+def item_line(item: QueueItem, now: float) -> str:
+    pairs = item.recipient_pairs()
+    first = pairs[0][0] if pairs else "?"
+    more = f" (+{len(pairs) - 1})" if len(pairs) > 1 else ""
+    reason = next((why for _, why in pairs if why), "")
+    why = f"\n      _{esc(reason[:300])}_" if reason else ""
+    age = duration(now - item.arrival_time) if item.arrival_time else "?"
+    return (
+        f"{code(item.queue_id)} {item.queue_name} · {age} · {size(item.message_size)} · "
+        f"{esc(item.sender or '<>')} → {esc(first)}{more}{why}"
+    )
+
+
+def _counted(pairs: Iterable[tuple[str, int]]) -> str:
+    return "\n".join(f"{number(n)} × {esc(name[:180])}" for name, n in pairs) or "—"
+
+
+def queue_listing(items: list[QueueItem], now: float, title: str) -> Listing:
+    ordered = sorted(items, key=lambda i: i.arrival_time or now)
+    return Listing(
+        title=title,
+        rows=ordered,
+        line=lambda item: item_line(item, now),
+        csv_columns=(
+            "queue_id",
+            "queue",
+            "arrival_time",
+            "age_seconds",
+            "size_bytes",
+            "sender",
+            "recipient",
+            "reason",
+        ),
+        csv_row=lambda i: (
+            i.queue_id,
+            i.queue_name,
+            i.arrival_time,
+            int(now - i.arrival_time) if i.arrival_time else "",
+            i.message_size,
+            i.sender,
+            "; ".join(a for a, _ in i.recipient_pairs()),
+            "; ".join(sorted({w for _, w in i.recipient_pairs() if w})),
+        ),
+        per_page=20,
+        empty="No message matches.",
+        filename="mail-queue.csv",
+    )
+
+
+def postfix_state(call: Call) -> str | None:
+    """The postfix container's state when mailcow can tell us, to tell 'empty' from 'unreadable'."""
+    try:
+        containers = call.mailcow.status_containers()
+    except MailcowError:
+        return None
+    if not containers:
+        return None
+    postfix = containers.get("postfix-mailcow")
+    return postfix.state if postfix is not None else None
+
+
+@command(
+    "queue",
+    "show",
+    usage="queue show [from=…] [to=…] [domain=…] [queue=deferred] [reason=…] [TEXT]",
+    summary="queue summary: counts by queue, oldest age, top domains and deferral reasons, every message",
+    example="queue show domain=example.org",
+    default=True,
+)
+def show_queue(call: Call) -> Reply:
+    wanted = parse_filter(call)
+    items = call.mailcow.queue()
+    now = time.time()
+    age = call.mailcow.age("queue")
+    if wanted.active:
+        items = [i for i in items if wanted.matches(i)]
+    summary = QueueSummary(items, now)
+    headline = summary.headline()
+    if wanted.active:
+        headline += f" matching `{esc(wanted.describe())}`"
+    status = "info"
+    blocks: list[Block] = []
+    if not items and not wanted.active:
+        state = postfix_state(call)
+        if state is not None and state != "running":
+            status = "warn"
+            headline = (
+                f"Mail queue reads *empty*, but postfix-mailcow is `{esc(state)}`: the queue cannot be read."
+            )
+        elif state == "running":
+            blocks.append(context("postfix-mailcow is running, so the queue really is empty."))
+    if items:
+        by_queue = summary.by_queue
+        oldest = summary.oldest
+        blocks.extend(
+            fields(
+                [
+                    ("Total", f"{number(len(items))} ({size(sum(i.message_size for i in items))})"),
+                    *((q.capitalize(), number(by_queue.get(q, 0))) for q in QUEUES if by_queue.get(q)),
+                    (
+                        "Oldest",
+                        f"{duration(now - oldest.arrival_time)} ({code(oldest.queue_id)})" if oldest else "?",
+                    ),
+                ]
+            )
+        )
+        blocks.extend(
+            fields(
+                [
+                    ("Top sender domains", _counted(summary.top_senders())),
+                    ("Top recipient domains", _counted(summary.top_recipients())),
+                ]
+            )
+        )
+        reasons = summary.top_reasons()
+        if reasons:
+            blocks.extend(
+                lines_to_sections(
+                    ["*Top deferral reasons*", *(f"{number(n)} × {esc(r[:400])}" for r, n in reasons)]
+                )
+            )
+    slash = call.services.settings.command
+    blocks.append(
+        context(
+            freshness(age),
+            f"Narrow it: `{slash} queue show domain=example.org` · act: `{slash} queue flush`, "
+            f"`{slash} queue hold ID…`, `{slash} queue delete ID…`",
+        )
+    )
+    listing = queue_listing(items, now, "Messages, oldest first") if items else None
+    return Reply(headline=headline, blocks=blocks, listing=listing, status=status)  # type: ignore[arg-type]
