@@ -24,10 +24,12 @@ class MailcowAuthError(MailcowError):
     """The key was refused: wrong key, this host's IP not allowed, or a read-only key on a write.
 
     Never retried: every 401 counts towards mailcow banning the bot's IP (SERVER-FACTS §1.4).
-    `reason` is one of `wrong_key`, `ip_denied`, `read_only`, `no_key`.
+    `reason` is one of `wrong_key`, `ip_denied`, `read_only`, `no_key`, or `forbidden` for any other 403.
     """
 
-    def __init__(self, user_message: str, *, reason: str, endpoint: str = "", status: int | None = None) -> None:
+    def __init__(
+        self, user_message: str, *, reason: str, endpoint: str = "", status: int | None = None
+    ) -> None:
         super().__init__(user_message, endpoint=endpoint, status=status)
         self.reason = reason
 
@@ -68,7 +70,9 @@ class MailcowRejected(MailcowError):
     `entries` holds every entry of the answer, so a caller can say which items went through.
     """
 
-    def __init__(self, user_message: str, *, entries: list[Entry], endpoint: str = "", status: int | None = None):
+    def __init__(
+        self, user_message: str, *, entries: list[Entry], endpoint: str = "", status: int | None = None
+    ):
         super().__init__(user_message, endpoint=endpoint, status=status)
         self.entries = entries
 
