@@ -49,7 +49,11 @@ def create_asgi_app(app: App, services: Services) -> Starlette:
         except Exception:
             signed = verifier.is_valid_request(body, dict(request.headers))
             return Response(status_code=400 if signed else 401)
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter())
+        try:
+            bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter())
+        except Exception:  # Bolt's own error path can fail on odd payloads; Slack still gets no 5xx
+            log.exception("dispatch failed for a %s payload", _kind(bolt_request.body))
+            return Response(status_code=200)
         metrics.ACK_SECONDS.labels(kind=_kind(bolt_request.body)).observe(time.perf_counter() - started)
         return Response(
             status_code=bolt_response.status,
