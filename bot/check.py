@@ -67,7 +67,9 @@ def check_mailcow_read(mailcow: MailcowClient, settings: Settings) -> str:
 
 
 def check_mailcow_write(mailcow: MailcowClient) -> str:
-    probe = ApiCall(action="edit", category="mailq", body={"items": [], "attr": {}}, target="queue (no-op probe)")
+    probe = ApiCall(
+        action="edit", category="mailq", body={"items": [], "attr": {}}, target="queue (no-op probe)"
+    )
     try:
         mailcow.write(probe)
     except MailcowAuthError as error:
@@ -78,7 +80,9 @@ def check_mailcow_write(mailcow: MailcowClient) -> str:
 
 
 def check_slack(settings: Settings) -> str:
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10
+    )
     try:
         identity = client.auth_test()
     except SlackApiError as error:

@@ -45,7 +45,9 @@ def test_command_from_second_allowed_channel_runs(slack: SlackDriver, fake_slack
     assert parent.args["text"].startswith("Mail queue:")
 
 
-@pytest.mark.parametrize("text", ["queue flush", "mailbox delete jane@example.org", "domain delete example.org"])
+@pytest.mark.parametrize(
+    "text", ["queue flush", "mailbox delete jane@example.org", "domain delete example.org"]
+)
 def test_viewer_cannot_request_changes(
     slack: SlackDriver, fake_mailcow: FakeMailcow, fake_slack: FakeSlack, text: str
 ) -> None:
@@ -90,7 +92,9 @@ def test_click_from_other_channel_is_refused(
     mailcow_untouched(fake_mailcow)
 
 
-def test_unknown_action_is_refused(slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow) -> None:
+def test_unknown_action_is_refused(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
+) -> None:
     fake_mailcow.reset_log()
     assert slack.click("delete_everything", "x").status == 200
     refusal = fake_slack.wait_for(lambda s: s.ephemerals())[0]
@@ -103,8 +107,13 @@ def test_view_submission_without_allowed_channel_is_refused(
 ) -> None:
     interaction("test_modal", Role.OPERATOR)
     fake_mailcow.reset_log()
-    view = {"id": "V1", "type": "modal", "callback_id": "test_modal", "private_metadata": json.dumps({"channel": ELSEWHERE}),
-            "state": {"values": {}}}
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "test_modal",
+        "private_metadata": json.dumps({"channel": ELSEWHERE}),
+        "state": {"values": {}},
+    }
     body = slack.submit(view).json()
     assert body["response_action"] == "update"
     assert "not an allowed channel" in json.dumps(body["view"])
@@ -113,15 +122,26 @@ def test_view_submission_without_allowed_channel_is_refused(
 
 def test_view_submission_without_any_channel_is_refused(slack: SlackDriver) -> None:
     interaction("test_modal", Role.OPERATOR)
-    view = {"id": "V1", "type": "modal", "callback_id": "test_modal", "private_metadata": "", "state": {"values": {}}}
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "test_modal",
+        "private_metadata": "",
+        "state": {"values": {}},
+    }
     body = slack.submit(view).json()
     assert "without one" in json.dumps(body["view"])
 
 
 def test_view_submission_by_viewer_is_refused(slack: SlackDriver) -> None:
     interaction("test_modal", Role.OPERATOR)
-    view = {"id": "V1", "type": "modal", "callback_id": "test_modal", "private_metadata": json.dumps({"channel": ALLOWED}),
-            "state": {"values": {}}}
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "test_modal",
+        "private_metadata": json.dumps({"channel": ALLOWED}),
+        "state": {"values": {}},
+    }
     body = slack.submit(view, user=VIEWER).json()
     assert "needs an operator" in json.dumps(body["view"])
 
@@ -129,7 +149,12 @@ def test_view_submission_by_viewer_is_refused(slack: SlackDriver) -> None:
 def test_options_request_from_other_channel_is_refused(slack: SlackDriver, fake_mailcow: FakeMailcow) -> None:
     interaction("test_select", Role.OPERATOR)
     fake_mailcow.reset_log()
-    view = {"id": "V1", "type": "modal", "callback_id": "x", "private_metadata": json.dumps({"channel": ELSEWHERE})}
+    view = {
+        "id": "V1",
+        "type": "modal",
+        "callback_id": "x",
+        "private_metadata": json.dumps({"channel": ELSEWHERE}),
+    }
     body = slack.suggest("test_select", "jan", view=view).json()
     assert body["options"][0]["value"] == "refused"
     assert body["options"][0]["text"]["text"].startswith("Not allowed")
