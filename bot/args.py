@@ -128,7 +128,7 @@ def domain(value: str, what: str = "domain") -> str:
 def address(value: str, what: str = "address") -> str:
     value = value.strip()
     local, at, dom = value.rpartition("@")
-    if not at or not local or not LOCAL_PART_RE.match(local) or len(local) > 64:
+    if not at or not local or not dom or not LOCAL_PART_RE.match(local) or len(local) > 64:
         raise UsageError(f"`{value}` is not a valid e-mail {what}; expected `name@example.org`.")
     return f"{local.lower()}@{domain(dom, 'domain in ' + value)}"
 

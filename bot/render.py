@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -179,6 +180,11 @@ def ago(timestamp: float | None, now: float | None = None) -> str:
     if not timestamp:
         return "never"
     return f"{duration((now or time.time()) - timestamp)} ago"
+
+
+def utc(timestamp: float) -> str:
+    """Unix time as `2026-08-05 14:03:11Z`; 0 (mailcow's "never") as `?`."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if timestamp else "?"
 
 
 def freshness(age: float | None) -> str:

@@ -1,0 +1,105 @@
+"""`/mailcow quarantine …`: mail the spam filter held back, newest first.
+
+The usual question is "did a mail for jane get stuck?", so the list takes an optional address or
+domain that must match the sender or a recipient. mailcow returns the whole quarantine table in one
+answer, without paging (SERVER-FACTS §4.7), so the filter runs here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from slack_sdk.models.blocks import Block
+
+from bot.args import address_or_domain
+from bot.mailcow import QuarantineItem
+from bot.render import Listing, ago, clip, code, context, esc, number, utc
+from bot.reply import Reply
+from commands import Call, command, describe_area
+from commands.domain import parsed, plural
+
+describe_area("quarantine", "mail held back by the spam and virus filter")
+
+
+def _matches(item: QuarantineItem, wanted: str) -> bool:
+    """An address matches exactly, a domain matches every address in it (sender or recipient)."""
+    for party in (item.sender.lower(), item.rcpt.lower()):
+        if party == wanted or ("@" not in wanted and party.rpartition("@")[2] == wanted):
+            return True
+    return False
+
+
+def _item_line(item: QuarantineItem) -> str:
+    virus = " · :biohazard_sign: *virus*" if item.virus_flag else ""
+    subject = esc(clip(item.subject, 200)) or "_(no subject)_"
+    verdict = f"*{esc(item.action)}* score {item.score:.1f}{virus}"
+    return (
+        f"{code(f'#{item.id}')} {code(utc(item.created))} · {verdict}\n"
+        f"      {esc(item.sender or '<>')} → {esc(item.rcpt)} · “{subject}”"
+    )
+
+
+def _item_cells(item: QuarantineItem) -> tuple[object, ...]:
+    return (
+        item.id,
+        item.qid,
+        utc(item.created),
+        item.sender,
+        item.rcpt,
+        item.subject,
+        item.score,
+        item.action,
+        int(item.virus_flag > 0),
+        int(item.notified),
+    )
+
+
+@command(
+    "quarantine",
+    "list",
+    usage="quarantine list [ADDRESS|DOMAIN]",
+    summary="quarantined mail, newest first: when, sender → recipient, subject, score, action, virus",
+    example="quarantine list jane@example.org",
+    default=True,
+)
+def list_quarantine(call: Call) -> Reply:
+    given = call.args.take_optional()
+    wanted = parsed(call, address_or_domain, given) if given is not None else None
+    call.args.done()
+    items = call.mailcow.quarantine()
+    if wanted is not None:
+        items = [i for i in items if _matches(i, wanted)]
+    items.sort(key=lambda i: i.created, reverse=True)
+    scope = f" for {code(wanted)}" if wanted else ""
+    if not items:
+        return Reply(headline=f"Quarantine{scope}: *empty*.")
+    actions = Counter(i.action or "?" for i in items)
+    viruses = sum(1 for i in items if i.virus_flag)
+    parts = [f"{number(n)} {esc(action)}" for action, n in actions.most_common()]
+    if viruses:
+        parts.append(f"{number(viruses)} with a virus")
+    headline = (
+        f"Quarantine{scope}: *{plural(len(items), 'message')}* — "
+        f"{' · '.join(parts)} · newest {ago(items[0].created)}"
+    )
+    blocks: list[Block] = [context("Newest first · times in UTC · score is rspamd's spam score.")]
+    listing = Listing(
+        title=f"Quarantine{f' for {wanted}' if wanted else ''}",
+        rows=items,
+        line=_item_line,
+        csv_columns=(
+            "id",
+            "qid",
+            "created_utc",
+            "sender",
+            "recipient",
+            "subject",
+            "score",
+            "action",
+            "virus",
+            "notified",
+        ),
+        csv_row=_item_cells,
+        filename="quarantine.csv",
+    )
+    return Reply(headline=headline, blocks=blocks, listing=listing)
