@@ -284,6 +284,10 @@ def show_mailbox(call: Call) -> Reply:
         ("TLS enforced", _tls(box)),
         ("Rate limit", _rate_limit(box)),
         ("Tags", ", ".join(code(t) for t in box.tags) or "none"),
+        (
+            "May also send as",
+            ", ".join(code(a) for a in box.sender_acl) or "only its own address and aliases",
+        ),
         ("Aliases delivering here", _aliases_field(call, box)),
         ("Created", esc(box.created) or "?"),
         ("Modified", esc(box.modified) or "never"),

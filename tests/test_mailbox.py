@@ -89,6 +89,7 @@ def test_show_pending_password_change_protocols_tls_rate_limit_tags(
     fake_mailcow.add_mailbox(
         "frank@example.org",
         tags=["intern"],
+        sender_acl=["team@example.org", "@partner.example"],
         force_pw_update="1",
         pop3_access="0",
         eas_access="0",
@@ -104,6 +105,7 @@ def test_show_pending_password_change_protocols_tls_rate_limit_tags(
     assert reply.field("TLS enforced") == "incoming: required\noutgoing: not required"
     assert reply.field("Rate limit") == "20 messages per minute"
     assert reply.field("Tags") == "`intern`"
+    assert reply.field("May also send as") == "`team@example.org`, `@partner.example`"
     assert reply.field("Aliases delivering here") == "`@example.org` (catch-all for @example.org)"
 
 
@@ -112,6 +114,7 @@ def test_show_ldap_mailbox_says_where_passwords_change(slack: SlackDriver, fake_
     reply = answer(fake_slack, "*Authentication*")
     assert reply.field("Authentication") == "LDAP: password changes happen in the directory, not in mailcow"
     assert reply.field("Aliases delivering here") == "none"
+    assert reply.field("May also send as") == "only its own address and aliases"
 
 
 def test_show_login_disabled_mailbox_is_flagged(slack: SlackDriver, fake_slack: FakeSlack) -> None:

@@ -138,6 +138,7 @@ class Mailbox(_Model):
     rl: OptionalRateLimit = None
     rl_scope: str = ""
     tags: list[str] = Field(default_factory=list)
+    sender_acl: list[str] = Field(default_factory=list)
     created: Text = ""
     modified: Text = ""
 

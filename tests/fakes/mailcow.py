@@ -525,6 +525,7 @@ class FakeMailcow:
         authsource: str = "mailcow",
         last_login: int = 0,
         tags: list[str] | None = None,
+        sender_acl: list[str] | None = None,
         **attributes: str,
     ) -> None:
         """A mailbox (its domain is created with generous limits if missing)."""
@@ -543,6 +544,7 @@ class FakeMailcow:
                 attributes={**_MAILBOX_ATTRIBUTES, **attributes},
                 logins=(last_login,) * 4,
                 tags=tags or [],
+                sender_acl=sender_acl,
             )
             self._mailbox_passwords[address] = password
 
@@ -1372,6 +1374,7 @@ class FakeMailcow:
         logins: tuple[int, ...],
         tags: list[str],
         created: str | None = None,
+        sender_acl: list[str] | None = None,
     ) -> None:
         local, _, domain = username.partition("@")
         old = self.mailboxes.rows.get(username)
@@ -1411,6 +1414,7 @@ class FakeMailcow:
             "rl_scope": "mailbox" if limit else "domain",
             "is_relayed": d["backupmx"],
             "percent_class": "success",
+            "sender_acl": list(sender_acl or []),
         }
         if tags:
             row["tags"] = tags
@@ -1430,6 +1434,7 @@ class FakeMailcow:
             "logins": (row["last_imap_login"], row["last_smtp_login"]),
             "tags": list(row.get("tags", [])),
             "created": row["created"],
+            "sender_acl": list(row["sender_acl"]),
         }
         current.update(changes)
         self._put_mailbox(username, **current)
