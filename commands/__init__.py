@@ -85,6 +85,7 @@ class Registry:
     def __init__(self) -> None:
         self.by_area: dict[str, dict[str, Command]] = {}
         self.phrases: dict[str, Command] = {}
+        self.area_aliases: dict[str, str] = {}
         self.area_help: dict[str, str] = {}
 
     def add(self, cmd: Command, phrases: tuple[str, ...] = ()) -> None:
@@ -127,6 +128,7 @@ class Registry:
         first = tokens[0].lower()
         if first in self.phrases:
             return Resolution(self.phrases[first], tokens[1:])
+        first = self.area_aliases.get(first, first)
         verbs = self.by_area.get(first)
         if not verbs:
             return Resolution(None, tokens, self._unknown_area(first) if explain else "")
@@ -155,10 +157,12 @@ class Registry:
         return ", ".join(f"`{c.usage}`" for c in self.verbs(area))
 
     def _unknown_area(self, word: str) -> str:
-        close = difflib.get_close_matches(word, [*self.areas, *self.phrases], n=1, cutoff=0.5)
+        close = difflib.get_close_matches(
+            word, [*self.areas, *self.phrases, *self.area_aliases], n=1, cutoff=0.5
+        )
         if not close:
             return f"I don't know `{word}`. `/mailcow help` lists every command."
-        match = close[0]
+        match = self.area_aliases.get(close[0], close[0])
         example = self.phrases[match].usage if match in self.phrases else self.verbs(match)[0].usage
         return f"I don't know `{word}`. Did you mean `{example}`? `/mailcow help` lists everything."
 
@@ -192,9 +196,11 @@ def command(
     return register
 
 
-def describe_area(area: str, text: str) -> None:
-    """One line of help for an area (shown by `/mailcow help`)."""
+def describe_area(area: str, text: str, *, aliases: tuple[str, ...] = ()) -> None:
+    """One line of help for an area (shown by `/mailcow help`), and other names people type for it."""
     REGISTRY.area_help[area] = text
+    for alias in aliases:
+        REGISTRY.area_aliases[alias] = area
 
 
 _loaded = False

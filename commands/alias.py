@@ -16,7 +16,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands.domain import empty_in_domain, optional_domain, plural, slash
 
-describe_area("alias", "aliases and catch-alls: which address delivers where")
+describe_area(
+    "alias",
+    "aliases and catch-alls: which address delivers where",
+    aliases=("aliases",),
+)
 
 SPECIAL_GOTOS = {
     "null@localhost": "*discard* (silently dropped)",

@@ -11,7 +11,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, active
 
-describe_area("bcc", "BCC maps: mail from or to an address or domain, silently copied elsewhere")
+describe_area(
+    "bcc",
+    "BCC maps: mail from or to an address or domain, silently copied elsewhere",
+    aliases=("bcc-map", "bcc-maps"),
+)
 
 
 def bcc_line(row: BccMap) -> str:
@@ -36,7 +40,6 @@ MAPS: Table[BccMap] = Table(
     summary="every BCC map: whose mail (sender or recipient), copied to whom, active or not",
     example="bcc list",
     default=True,
-    phrases=("bcc-maps",),
 )
 def list_maps(call: Call) -> Reply:
     call.args.done()

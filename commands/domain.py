@@ -24,7 +24,11 @@ from bot.render import Listing, code, context, esc, fields, freshness, number, s
 from bot.reply import Reply
 from commands import Call, command, describe_area
 
-describe_area("domain", "the mail domains: limits, quota allocated and stored, relay settings, admins")
+describe_area(
+    "domain",
+    "the mail domains: limits, quota allocated and stored, relay settings, admins",
+    aliases=("domains",),
+)
 
 T = TypeVar("T")
 

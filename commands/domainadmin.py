@@ -11,7 +11,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, active, not_found, record_reply, yes_no
 
-describe_area("domainadmin", "domain administrators: their domains, whether active, two-factor status")
+describe_area(
+    "domainadmin",
+    "domain administrators: their domains, whether active, two-factor status",
+    aliases=("domain-admin", "domain-admins", "domainadmins"),
+)
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 """What mailcow accepts as a domain admin's name (SERVER-FACTS §4.9)."""
@@ -60,7 +64,6 @@ ADMINS: Table[DomainAdmin] = Table(
     summary="every domain admin with their domains, state and two-factor status",
     example="domainadmin list",
     default=True,
-    phrases=("domainadmins", "domain-admins"),
 )
 def list_admins(call: Call) -> Reply:
     call.args.done()

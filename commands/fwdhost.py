@@ -13,7 +13,9 @@ from commands import Call, command, describe_area
 from commands._tables import Table
 
 describe_area(
-    "fwdhost", "forwarding hosts: servers allowed to forward mail in, and whether their spam is kept"
+    "fwdhost",
+    "forwarding hosts: servers allowed to forward mail in, and whether their spam is kept",
+    aliases=("forwarding-host", "forwarding-hosts", "fwdhosts"),
 )
 
 
@@ -42,7 +44,6 @@ HOSTS: Table[ForwardingHost] = Table(
     summary="every forwarding host (IP or network), the name it came from, and spam handling",
     example="fwdhost list",
     default=True,
-    phrases=("fwdhosts", "forwarding-hosts"),
 )
 def list_hosts(call: Call) -> Reply:
     call.args.done()

@@ -35,7 +35,11 @@ from commands.domain import (
     try_read,
 )
 
-describe_area("mailbox", "mailboxes: quota, state, logins, protocols, and the aliases that deliver to them")
+describe_area(
+    "mailbox",
+    "mailboxes: quota, state, logins, protocols, and the aliases that deliver to them",
+    aliases=("mailboxes",),
+)
 
 ACTIVE_STATES = {0: "inactive", 1: "active", 2: "login disabled, mail accepted"}
 NEARLY_FULL = 90

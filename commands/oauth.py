@@ -15,7 +15,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, not_found, record_reply
 
-describe_area("oauth", "OAuth2 clients that let apps sign in with mailcow accounts (secrets never shown)")
+describe_area(
+    "oauth",
+    "OAuth2 clients that let apps sign in with mailcow accounts (secrets never shown)",
+    aliases=("oauth2", "oauth2-client", "oauth2-clients"),
+)
 
 WITHHELD = (
     "Client secrets are never shown in Slack; mailcow's UI shows them "
@@ -60,7 +64,6 @@ CLIENTS: Table[OAuth2Client] = Table(
     summary="every OAuth2 client: client ID, redirect URI, scope (never the secret)",
     example="oauth list",
     default=True,
-    phrases=("oauth2-clients",),
 )
 def list_clients(call: Call) -> Reply:
     call.args.done()

@@ -11,7 +11,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table
 
-describe_area("ratelimit", "outgoing rate limits of domains and mailboxes (e.g. 10 / hour)")
+describe_area(
+    "ratelimit",
+    "outgoing rate limits of domains and mailboxes (e.g. 10 / hour)",
+    aliases=("rate-limit", "rate-limits", "ratelimits"),
+)
 
 FRAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
@@ -44,7 +48,6 @@ LIMITS: Table[RateLimit] = Table(
     summary="every domain and mailbox with an outgoing rate limit, e.g. 10 / hour",
     example="ratelimit list",
     default=True,
-    phrases=("ratelimits", "rate-limits"),
 )
 def list_limits(call: Call) -> Reply:
     call.args.done()

@@ -9,7 +9,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, active
 
-describe_area("recipientmap", "recipient maps: mail to one address or domain rewritten to another")
+describe_area(
+    "recipientmap",
+    "recipient maps: mail to one address or domain rewritten to another",
+    aliases=("recipient-map", "recipient-maps", "recipientmaps"),
+)
 
 
 def map_line(row: RecipientMap) -> str:
@@ -32,7 +36,6 @@ MAPS: Table[RecipientMap] = Table(
     summary="every recipient map: old address or domain → new, active or not",
     example="recipientmap list",
     default=True,
-    phrases=("recipientmaps", "recipient-maps"),
 )
 def list_maps(call: Call) -> Reply:
     call.args.done()

@@ -17,7 +17,9 @@ from commands import Call, command, describe_area
 from commands._tables import Table, not_found, parsed
 
 describe_area(
-    "spampolicy", "a domain's spam allowlist and blocklist (senders always let through or rejected)"
+    "spampolicy",
+    "a domain's spam allowlist and blocklist (senders always let through or rejected)",
+    aliases=("spam-policy", "spam-policies", "spampolicies"),
 )
 
 

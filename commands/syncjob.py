@@ -16,7 +16,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, active, not_found, parsed, record_reply, yes_no
 
-describe_area("syncjob", "imapsync jobs copying mail in from other servers: source, target, last run, result")
+describe_area(
+    "syncjob",
+    "imapsync jobs copying mail in from other servers: source, target, last run, result",
+    aliases=("sync-job", "sync-jobs", "syncjobs"),
+)
 
 WITHHELD = "The source password is stored in mailcow and never shown here."
 _PASSWORD_PARAM = re.compile(r"(--\S*pass\S*?[= ])\S+", re.IGNORECASE)
@@ -96,7 +100,6 @@ JOBS: Table[SyncJob] = Table(
     summary="sync jobs (all, or into one mailbox): source, interval, last run and result",
     example="syncjob list alice@example.org",
     default=True,
-    phrases=("syncjobs",),
 )
 def list_jobs(call: Call) -> Reply:
     raw = call.args.take_optional()

@@ -9,7 +9,11 @@ from bot.reply import Reply
 from commands import Call, command, describe_area
 from commands._tables import Table, active
 
-describe_area("tlspolicy", "TLS policy maps: the TLS outgoing mail must use towards a domain or address")
+describe_area(
+    "tlspolicy",
+    "TLS policy maps: the TLS outgoing mail must use towards a domain or address",
+    aliases=("tls-policy", "tls-policies", "tlspolicies"),
+)
 
 
 def policy_line(row: TlsPolicyMap) -> str:
@@ -33,7 +37,6 @@ MAPS: Table[TlsPolicyMap] = Table(
     summary="every TLS policy map: destination, policy (e.g. dane-only), parameters, active or not",
     example="tlspolicy list",
     default=True,
-    phrases=("tlspolicies", "tls-policies"),
 )
 def list_maps(call: Call) -> Reply:
     call.args.done()

@@ -281,7 +281,7 @@ def test_syncjob_list_for_one_mailbox_and_show_never_leak_the_password(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, mailcow_client: MailcowClient
 ) -> None:
     seed_syncjob(fake_mailcow, mailcow_client)
-    mine = ask(slack, fake_slack, "syncjobs alice@example.org")
+    mine = ask(slack, fake_slack, "syncjob list alice@example.org")
     assert mine.parent == "Sync jobs into alice@example.org: *1*"
     assert (
         ask(slack, fake_slack, "syncjob list bob@example.org").parent
