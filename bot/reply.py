@@ -64,7 +64,9 @@ def parent_blocks(origin: Origin, reply: Reply, command: str) -> list[Block]:
 def deliver(slack: WebClient, origin: Origin, reply: Reply, *, command: str = "/mailcow") -> str | None:
     """Post `reply`; returns the ts of the thread it went into (None for ephemeral answers)."""
     if reply.ephemeral:
-        send_ephemeral(slack, origin, reply.title, reply.blocks)
+        send_ephemeral(
+            slack, origin, reply.title, [section(reply.title), *reply.blocks] if reply.blocks else []
+        )
         return None
     try:
         thread_ts = origin.thread_ts

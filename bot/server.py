@@ -52,9 +52,11 @@ def create_asgi_app(app: App, services: Services) -> Starlette:
         try:
             bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter())
         except Exception:  # Bolt's own error path can fail on odd payloads; Slack still gets no 5xx
-            log.exception("dispatch failed for a %s payload", _kind(bolt_request.body))
+            log.exception("dispatch failed for a %s payload", metrics.payload_kind(bolt_request.body))
             return Response(status_code=200)
-        metrics.ACK_SECONDS.labels(kind=_kind(bolt_request.body)).observe(time.perf_counter() - started)
+        metrics.ACK_SECONDS.labels(kind=metrics.payload_kind(bolt_request.body)).observe(
+            time.perf_counter() - started
+        )
         return Response(
             status_code=bolt_response.status,
             content=bolt_response.body,
@@ -93,12 +95,6 @@ def create_asgi_app(app: App, services: Services) -> Starlette:
 def services_health(services: Services) -> dict[str, Any]:
     """What /healthz reports beyond readiness; cheap, and never calls mailcow or Slack."""
     return {"command": services.settings.command, "allowed_channels": len(services.settings.allowed_channels)}
-
-
-def _kind(body: dict[str, Any]) -> str:
-    if "command" in body:
-        return "command"
-    return str(body.get("type") or "other")[:32]
 
 
 def serve(app: App, services: Services, host: str, port: int) -> None:
