@@ -5,13 +5,15 @@ or close, options request, shortcut, event); its channel comes from where that t
 (modals carry it in `private_metadata`); its required role comes from the command registry or from
 the interaction registry below. An interaction id nobody registered is refused. Refusals are
 answered on the ack path in the form that payload type allows (ephemeral text, a modal update, a
-single explanatory option), so mailcow is never called for a refused request.
+single explanatory option), so mailcow is never called for a refused request. Each refusal is also
+recorded in the audit trail, on the worker pool, so the ack never waits for the database.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -25,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from bot import logs
 from bot.metrics import REFUSALS
 from bot.roles import Role, RoleResolver
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,16 @@ class Interaction:
 
 
 INTERACTIONS: dict[str, Interaction] = {}
+
+_SECRET_OPTION = re.compile(
+    r"(?i)\b([a-z0-9_-]*(?:pass|secret|token|key)[a-z0-9_-]*)=(\"[^\"]*\"|'[^']*'|“[^”]*”|\S+)"
+)
+
+
+def redact_options(command_text: str) -> str:
+    """Command text fit for the audit trail: values of password-, secret-, token- or key-like options
+    are replaced, since a secret typed into a command must not be kept."""
+    return _SECRET_OPTION.sub(r"\1=[redacted]", command_text)
 
 
 def interaction(interaction_id: str, role: Role, *, channel_free: bool = False) -> str:
@@ -102,12 +115,15 @@ class Guard:
         command_role: Callable[[str], Role],
         client: WebClient,
         background: Executor,
+        *,
+        store: Store | None = None,
     ) -> None:
         self.allowed = frozenset(allowed_channels)
         self.roles = roles
         self.command_role = command_role
         self.client = client
         self.background = background
+        self.store = store
 
     def refusal(self, payload: Payload) -> str | None:
         """Why this payload must be refused, or None when it may proceed."""
@@ -153,6 +169,8 @@ class Guard:
             return BoltResponse(status=200, body="")
         REFUSALS.labels(kind=payload.kind, reason=_reason_label(reason)).inc()
         log.info("refused %s from %s in %s: %s", payload.kind, payload.user_id, payload.channel_id, reason)
+        if self.store is not None:
+            self.background.submit(self._record, self.store, req.body, payload, reason, cid)
         return self._refuse(req, payload, reason)
 
     def _refuse(self, req: BoltRequest, payload: Payload, reason: str) -> BoltResponse:
@@ -185,6 +203,25 @@ class Guard:
                 self.client.views_open(trigger_id=body["trigger_id"], view=refusal_view(text))
         except (SlackApiError, OSError) as error:
             log.warning("could not explain a refusal to %s: %s", payload.user_id, error)
+
+    @staticmethod
+    def _record(store: Store, body: dict[str, Any], payload: Payload, reason: str, cid: str) -> None:
+        if payload.kind == "command":
+            what = f"{body.get('command', '')} {redact_options(payload.text)}".strip()
+        else:
+            value = ((body.get("actions") or [{}])[0] or {}).get("value")
+            what = " ".join(str(p) for p in (payload.interaction_id, value) if p)
+        try:
+            store.record(
+                "refusal",
+                user_id=payload.user_id,
+                channel_id=payload.channel_id or "",
+                outcome="refused",
+                detail=f"{payload.kind} {what}: {reason}",
+                correlation_id=cid,
+            )
+        except StoreUnavailable as error:
+            log.warning("a refusal is not in the audit trail: %s", error)
 
 
 def _reason_label(reason: str) -> str:

@@ -1,15 +1,17 @@
-"""What listeners share: settings, the Slack and mailcow clients, roles, the database, a worker pool."""
+"""What listeners share: settings, the Slack and mailcow clients, roles, the database, a worker pool,
+and the scheduler of background jobs."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
 from bot.mailcow import MailcowClient
 from bot.roles import RoleResolver
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ class Services:
     executor: ThreadPoolExecutor
     store: Store | None = None
     approvals: ApprovalStore | None = None
+    scheduler: Scheduler = field(default_factory=Scheduler)
 
 
 @dataclass(frozen=True)

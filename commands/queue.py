@@ -5,6 +5,12 @@ puts the why in the thread: top sender and recipient domains, top deferral reaso
 message a page at a time (CSV when long). mailcow answers `[]` both for an empty queue and when it
 cannot reach Postfix (SERVER-FACTS §4.4), so an empty answer is cross-checked against the postfix
 container's state before we say "empty".
+
+The actions are plans on the one target `queue` (so two never interleave): `flush`, `delete ID…`,
+`delete all` and `hold ID…` need an approval; `release ID…` (unhold) runs at once for an operator.
+Their target state is the size of each queue for whole-queue actions, and where each listed message
+is for the others; so a flush approved after the queue changed is refused, while unrelated mail
+arriving does not block a hold of one message.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block
 
-from bot.mailcow import MailcowError, QueueItem
+from bot.args import queue_id
+from bot.mailcow import MailcowClient, MailcowError, QueueItem, calls
+from bot.plans import Plan, StateRef, state_reader
 from bot.render import (
     Listing,
     code,
@@ -31,6 +39,7 @@ from bot.render import (
     size,
 )
 from bot.reply import Reply
+from bot.roles import Role
 from commands import Call, command, describe_area
 
 describe_area("queue", "Postfix's mail queue: what is stuck and why; flush, hold, release, delete")
@@ -283,3 +292,135 @@ def show_queue(call: Call) -> Reply:
     )
     listing = queue_listing(items, now, "Messages, oldest first") if items else None
     return Reply(headline=headline, blocks=blocks, listing=listing, status=status)  # type: ignore[arg-type]
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+TARGET = "queue"
+NOT_QUEUED = "not queued"
+SHOWN_IDS = 5
+
+
+@state_reader("queue")
+def queue_state(client: MailcowClient, ids: str) -> dict[str, object]:
+    """Messages by queue (for whole-queue actions), or which queue each listed message is in now."""
+    items = client.queue(fresh=True)
+    if not ids:
+        counts = Counter(item.queue_name for item in items)
+        return {"total": len(items), **{name: counts.get(name, 0) for name in QUEUES}}
+    where = {item.queue_id.upper(): item.queue_name for item in items}
+    return {qid: where.get(qid, NOT_QUEUED) for qid in ids.split(",")}
+
+
+def queued_ids(call: Call, tokens: list[str]) -> list[str]:
+    """The queue IDs typed, each checked against the queue as it is now."""
+    ids = list(dict.fromkeys(queue_id(token) for token in tokens))
+    if not ids:
+        raise call.args.error("name at least one queue ID (`queue show` lists them).")
+    for fresh in (False, True):  # the cached queue usually has them; a new message needs a fresh read
+        queued = {item.queue_id.upper() for item in call.mailcow.queue(fresh=fresh)}
+        missing = [qid for qid in ids if qid not in queued]
+        if not missing:
+            return ids
+    raise call.args.error(
+        f"not in the mail queue (any more): {', '.join(map(code, missing))}. `queue show` lists what is."
+    )
+
+
+def _listed(ids: list[str]) -> str:
+    more = f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
+    return ", ".join(ids[:SHOWN_IDS]) + more
+
+
+def _messages(ids: list[str]) -> str:
+    return f"{len(ids)} message{'s' if len(ids) != 1 else ''} ({_listed(ids)})"
+
+
+@command(
+    "queue",
+    "flush",
+    usage='queue flush [reason="…"]',
+    summary="retry delivery of every deferred message now",
+    example='queue flush reason="mx.example.net is back"',
+    destructive=True,
+)
+def flush_queue(call: Call) -> Plan:
+    call.args.done()
+    return Plan.of(
+        call,
+        summary="Flush the mail queue: retry delivery of every deferred message now",
+        target=TARGET,
+        calls=[calls.edit_mailq("flush")],
+        state=StateRef(reader="queue"),
+    )
+
+
+@command(
+    "queue",
+    "delete",
+    usage='queue delete ID…|all [reason="…"]',
+    summary="delete the listed messages from the queue, or every message (`all`); they are gone for good",
+    example="queue delete 3F2A1B9C0D",
+    destructive=True,
+)
+def delete_from_queue(call: Call) -> Plan:
+    tokens = call.args.rest()
+    call.args.done()
+    if [token.lower() for token in tokens] == ["all"]:
+        return Plan.of(
+            call,
+            summary="Delete every message in the mail queue; they are gone for good",
+            target=TARGET,
+            calls=[calls.edit_mailq("super_delete")],
+            state=StateRef(reader="queue"),
+        )
+    ids = queued_ids(call, tokens)
+    return Plan.of(
+        call,
+        summary=f"Delete {_messages(ids)} from the mail queue; they are gone for good",
+        target=TARGET,
+        calls=[calls.delete_mailq(ids)],
+        state=StateRef(reader="queue", key=",".join(ids)),
+    )
+
+
+@command(
+    "queue",
+    "hold",
+    usage='queue hold ID… [reason="…"]',
+    summary="put messages on hold: Postfix keeps them but stops trying to deliver them",
+    example="queue hold 3F2A1B9C0D",
+    destructive=True,
+)
+def hold_messages(call: Call) -> Plan:
+    tokens = call.args.rest()
+    call.args.done()
+    ids = queued_ids(call, tokens)
+    return Plan.of(
+        call,
+        summary=f"Put {_messages(ids)} on hold",
+        target=TARGET,
+        calls=[calls.edit_mailq("hold", ids)],
+        state=StateRef(reader="queue", key=",".join(ids)),
+    )
+
+
+@command(
+    "queue",
+    "release",
+    usage='queue release ID… [reason="…"]',
+    summary="release held messages: Postfix tries to deliver them again",
+    example="queue release 3F2A1B9C0D",
+    role=Role.OPERATOR,
+)
+def release_messages(call: Call) -> Plan:
+    tokens = call.args.rest()
+    call.args.done()
+    ids = queued_ids(call, tokens)
+    return Plan.of(
+        call,
+        summary=f"Release {_messages(ids)} from hold",
+        target=TARGET,
+        calls=[calls.edit_mailq("unhold", ids)],
+        state=StateRef(reader="queue", key=",".join(ids)),
+    )

@@ -1,6 +1,7 @@
 """Approvals: a destructive plan waits, stored in the database, for a second person's Approve click.
 
-`state` is the state machine (no Slack); the Slack buttons and messages build on it.
+`state` is the state machine (no Slack); `blocks` draws the request message; `listeners` posts it
+and handles the Approve and Deny clicks; `sweeper` expires requests and closes interrupted runs.
 """
 
 from bot.approvals.state import (
