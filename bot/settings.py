@@ -136,6 +136,17 @@ class Settings(BaseSettings):
             raise ValueError(f"{', '.join(bad)} is not of the form area.verb (e.g. mailbox.edit)")
         return verbs
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Checked here so a typo stops start-up with this one line, not a traceback from the store.
+        scheme = value.partition("://")[0].lower()
+        if scheme not in {"sqlite", "postgresql", "postgres", "postgresql+psycopg"} or "://" not in value:
+            raise ValueError("must be sqlite:///path/to/file.db or postgresql://user@host/db")
+        if scheme == "sqlite" and not value.startswith("sqlite:///"):
+            raise ValueError("must be sqlite:///path/to/file.db (three slashes, then the path)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -158,3 +158,14 @@ def test_serve_logs_json_lines_without_secrets(
     assert any('"msg": "command queue.show' in line for line in lines), output
     for secret in (BOT_TOKEN, SIGNING_SECRET, fake_mailcow.api_key):
         assert secret not in output
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/db", "sqlite://relative.db", "not a url"])
+def test_malformed_database_url_is_one_line(
+    fake_slack: FakeSlack, fake_mailcow: FakeMailcow, tmp_path: Path, url: str
+) -> None:
+    env = env_for(fake_slack, fake_mailcow, tmp_path, CHATOPS_DATABASE_URL=url)
+    result = run_cli(["serve"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "CHATOPS_DATABASE_URL must be" in result.stderr
