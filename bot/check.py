@@ -118,8 +118,9 @@ def check_settings(settings: Settings) -> Iterator[Line]:
             "warn",
             "settings",
             "MAILCOW_VERIFY_TLS=false: mailcow's certificate is not checked, so whoever sits between the bot "
-            "and mailcow could read the API key. Reach mailcow by a name its certificate carries instead "
-            "(deploy/README.md shows how inside mailcow's Docker network).",
+            "and mailcow could read the API key. Turn it on; if MAILCOW_URL uses a name the certificate does "
+            "not carry (https://nginx-mailcow), set MAILCOW_TLS_SERVER_NAME to the one it does "
+            "(deploy/README.md).",
         )
 
 
@@ -131,10 +132,10 @@ def check_mailcow(mailcow: MailcowClient, settings: Settings) -> Iterator[Line]:
         yield Line("FAIL", "mailcow key", _key_problem(error))
         return
     except MailcowError as error:
-        yield Line("FAIL", "mailcow", f"{settings.mailcow_url}: {error.user_message}")
+        yield Line("FAIL", "mailcow", f"{mailcow_target(settings)}: {error.user_message}")
         return
     yield Line(
-        "ok", "mailcow", f"{settings.mailcow_url} answers: version {version}, {len(domains)} domain(s)"
+        "ok", "mailcow", f"{mailcow_target(settings)} answers: version {version}, {len(domains)} domain(s)"
     )
     probe = ApiCall(
         action="edit", category="mailq", body={"items": [], "attr": {}}, target="queue (no-op probe)"
@@ -148,6 +149,17 @@ def check_mailcow(mailcow: MailcowClient, settings: Settings) -> Iterator[Line]:
         yield Line("FAIL", "mailcow key", f"the harmless write probe failed: {error.user_message}")
         return
     yield Line("ok", "mailcow key", "read-write (changes will work); this host's address is allowed")
+
+
+def mailcow_target(settings: Settings) -> str:
+    """Where the bot connects and, when they differ, the name it checks the certificate against: an
+    operator reading `https://nginx-mailcow as mail.example.org` sees both halves of the setup."""
+    target = settings.mailcow_url
+    if settings.mailcow_tls_server_name:
+        target += f" as {settings.mailcow_tls_server_name}"
+    if isinstance(settings.mailcow_verify_tls, Path):
+        target += f" (trusting the CA in {settings.mailcow_verify_tls})"
+    return target
 
 
 def _key_problem(error: MailcowAuthError) -> str:

@@ -8,13 +8,21 @@ operator starting the bot at 3 a.m. needs the variable name, not a pydantic trac
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 PRINCIPAL_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_BOOLEANS = {  # what pydantic reads as a bool, so MAILCOW_VERIFY_TLS keeps accepting what it did
+    **dict.fromkeys(("true", "t", "1", "yes", "y", "on"), True),
+    **dict.fromkeys(("false", "f", "0", "no", "n", "off"), False),
+}
 
 CsvList = Annotated[list[str], NoDecode]
 
@@ -47,7 +55,8 @@ class Settings(BaseSettings):
 
     mailcow_url: str = Field(validation_alias="MAILCOW_URL")
     mailcow_api_key: SecretStr = Field(validation_alias="MAILCOW_API_KEY")
-    mailcow_verify_tls: bool = Field(default=True, validation_alias="MAILCOW_VERIFY_TLS")
+    mailcow_verify_tls: bool | Path = Field(default=True, validation_alias="MAILCOW_VERIFY_TLS")
+    mailcow_tls_server_name: str | None = Field(default=None, validation_alias="MAILCOW_TLS_SERVER_NAME")
     mailcow_timeout: float = Field(default=10.0, gt=0, le=600, validation_alias="MAILCOW_TIMEOUT")
 
     command: str = Field(default="/mailcow", validation_alias="CHATOPS_COMMAND")
@@ -61,6 +70,16 @@ class Settings(BaseSettings):
     cache_ttl: float = Field(default=30.0, ge=0, le=3600, validation_alias="CHATOPS_CACHE_TTL")
     log_level: str = Field(default="INFO", validation_alias="CHATOPS_LOG_LEVEL")
     log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="CHATOPS_LOG_FORMAT")
+
+    # On-call watches (bot/watch.py): how often one replica checks, and the thresholds a new watch
+    # starts with (0 turns a threshold off; `/mailcow queue watch deferred=…` overrides per watch).
+    watch_interval: float = Field(default=60.0, ge=10, le=3600, validation_alias="CHATOPS_WATCH_INTERVAL")
+    watch_queue_total: int = Field(default=500, ge=0, validation_alias="CHATOPS_WATCH_QUEUE_TOTAL")
+    watch_queue_deferred: int = Field(default=200, ge=0, validation_alias="CHATOPS_WATCH_QUEUE_DEFERRED")
+    watch_queue_age_minutes: int = Field(
+        default=240, ge=0, validation_alias="CHATOPS_WATCH_QUEUE_AGE_MINUTES"
+    )
+    watch_bans: int = Field(default=50, ge=0, validation_alias="CHATOPS_WATCH_BANS")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -90,6 +109,40 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+$", value.removesuffix("/api/v1")):
             raise ValueError("must be the base URL of the mailcow host, e.g. https://mail.example.org")
         return value.removesuffix("/api/v1")
+
+    @field_validator("mailcow_verify_tls", mode="before")
+    @classmethod
+    def _verify_tls(cls, value: Any) -> bool | Path:
+        # A path trusts that CA bundle for mailcow alone: SSL_CERT_FILE would also replace the CAs
+        # the Slack connection trusts.
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        if text.lower() in _BOOLEANS:
+            return _BOOLEANS[text.lower()]
+        path = Path(text)
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError):
+            raise ValueError(
+                f"must be true, false or the path of a CA certificate file (PEM); {text} is not a readable "
+                "PEM certificate file"
+            ) from None
+        return path
+
+    @field_validator("mailcow_tls_server_name", mode="before")
+    @classmethod
+    def _tls_server_name(cls, value: Any, info: ValidationInfo) -> str | None:
+        name = str(value or "").strip().lower().removesuffix(".")
+        if not name:
+            return None
+        if not HOST_NAME.match(name) or name.replace(".", "").isdigit():
+            raise ValueError(
+                "must be the host name on mailcow's certificate, e.g. mail.example.org (no https://, no port)"
+            )
+        if str(info.data.get("mailcow_url", "https://")).startswith("http://"):
+            raise ValueError("needs an https:// MAILCOW_URL: plain HTTP has no certificate to check")
+        return name
 
     @field_validator("mailcow_api_key")
     @classmethod

@@ -1,8 +1,11 @@
 """The deploy files and the Slack app manifest agree with the code.
 
-- compose.yml and the Kubernetes manifests parse; every variable they set is a setting the code
-  reads, and every required one (plus the token the chosen mode needs) is set, directly or through
-  the env_file, ConfigMap or Secret they reference.
+- compose.yml and the Kubernetes manifests parse; every variable they set (or leave commented out for
+  the operator to set) is a setting the code reads, and every required one (plus the token the chosen
+  mode needs) is set, directly or through the env_file, ConfigMap or Secret they reference.
+- compose.yml joins mailcow-dockerized's network and reaches nginx by its service name with the
+  certificate checked against MAILCOW_TLS_SERVER_NAME; the README's stricter alternative (a network
+  of its own, created by mailcow's docker-compose.override.yml) is what MAILCOW_NETWORK switches to.
 - The Dockerfile pins Python, runs as a non-root user and checks /healthz on the port the deploy
   files serve.
 - app_manifest.yml asks for exactly the scopes the code uses: the code is scanned for Slack Web API
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 import tomllib
@@ -23,10 +27,15 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.check import BOT_SCOPES
-from bot.settings import env_variables, required_variables
+from bot.settings import env_variables, load_settings, required_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
+MAILCOW_PROJECT = "mailcowdockerized"
+"""mailcow's default COMPOSE_PROJECT_NAME (mailcow.conf); its network is `<project>_mailcow-network`."""
+MAILCOW_SUBNET = "172.22.1.0/24"
+"""mailcow-network's IPv4 range by default (IPV4_NETWORK=172.22.1 in mailcow.conf)."""
+_COMMENTED_SETTING = re.compile(r"^\s*#\s*([A-Z][A-Z0-9_]+)\s*[=:]", re.MULTILINE)
 
 SCOPE_OF_METHOD: dict[str, str | None] = {
     "auth_test": None,
@@ -195,24 +204,70 @@ def test_compose_runs_socket_mode_beside_mailcow_with_sqlite_on_a_volume(compose
     assert service["build"]["dockerfile"] == "deploy/Dockerfile"
 
 
-def test_compose_reaches_nginx_by_its_certificate_name_on_the_network_the_readme_creates(
-    compose: dict[str, Any],
-) -> None:
-    """The README's override for mailcow's docker-compose creates the network compose.yml joins and
-    gives nginx-mailcow, there, the host name MAILCOW_URL uses."""
+def compose_variable(value: str) -> tuple[str, str]:
+    """`${NAME:-default}` → (NAME, default): a value compose takes from the shell or deploy/.env."""
+    match = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", value)
+    assert match is not None, f"{value} is not of the form ${{NAME:-default}}"
+    return match.group(1), match.group(2)
+
+
+def readme_yaml(containing: str) -> Any:
+    readme = (DEPLOY / "README.md").read_text()
+    [snippet] = [s for s in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL) if containing in s]
+    return yaml.safe_load(snippet)
+
+
+def test_compose_joins_mailcows_network_and_reaches_nginx_by_service_name(compose: dict[str, Any]) -> None:
     [service] = compose["services"].values()
     [network] = [compose["networks"][key] for key in service["networks"]]
-    assert network["external"] is True
+    assert network["external"] is True, "mailcow's compose project owns the network"
+    variable, default = compose_variable(network["name"])
+    assert default == f"{MAILCOW_PROJECT}_mailcow-network"
+    environment = compose_environment(service)
+    assert variable not in environment and variable not in env_variables(), "for compose, not the bot"
+    assert environment["MAILCOW_URL"] == "https://nginx-mailcow"
+    assert environment["MAILCOW_VERIFY_TLS"] == "true"
+    settings = load_settings(**environment, _env_file=None)
+    assert settings.mailcow_tls_server_name == "mail.example.org", "the name on nginx's certificate"
+
+
+def test_the_readme_tells_to_allow_mailcows_network_in_the_api_settings() -> None:
     readme = (DEPLOY / "README.md").read_text()
-    snippet = re.search(r"```yaml\n(.*?)```", readme, re.DOTALL)
-    assert snippet is not None
-    override = yaml.safe_load(snippet.group(1))
+    assert MAILCOW_SUBNET in readme
+    assert f"docker network inspect {MAILCOW_PROJECT}_mailcow-network" in readme
+
+
+def test_the_readmes_stricter_network_is_what_mailcow_network_switches_to(compose: dict[str, Any]) -> None:
+    """The override for mailcow's docker-compose creates a network with nginx-mailcow on it, and the
+    README sets MAILCOW_NETWORK to exactly that network's name; MAILCOW_URL needs no change."""
+    [service] = compose["services"].values()
+    [network] = [compose["networks"][key] for key in service["networks"]]
+    variable, _ = compose_variable(network["name"])
+    override = readme_yaml("nginx-mailcow")
     [(key, created)] = override["networks"].items()
-    assert created["name"] == network["name"]
-    aliases = override["services"]["nginx-mailcow"]["networks"][key]["aliases"]
+    assert key in override["services"]["nginx-mailcow"]["networks"]
+    assert f"`{variable}={created['name']}`" in (DEPLOY / "README.md").read_text()
     host = re.match(r"https://([^/:]+)", compose_environment(service)["MAILCOW_URL"])
-    assert host is not None
-    assert host.group(1) in aliases
+    assert host is not None and host.group(1) in override["services"]
+    [subnet] = [ipaddress.ip_network(item["subnet"]) for item in created["ipam"]["config"]]
+    assert subnet.is_private and not subnet.overlaps(ipaddress.ip_network(MAILCOW_SUBNET))
+    assert f"Allow `{subnet}` in the API settings" in (DEPLOY / "README.md").read_text()
+
+
+def test_the_readmes_private_ca_mount_is_what_verify_tls_points_at() -> None:
+    example = readme_yaml("MAILCOW_VERIFY_TLS")
+    targets = [volume.split(":")[1] for volume in example["volumes"]]
+    assert example["environment"]["MAILCOW_VERIFY_TLS"] in targets
+
+
+def test_settings_left_commented_out_are_known_settings() -> None:
+    """Uncommenting one of them must work: each is a variable the settings read."""
+    for path in (DEPLOY / "chatops.env.example", *(DEPLOY / "kubernetes").glob("*.yaml")):
+        names = set(_COMMENTED_SETTING.findall(path.read_text()))
+        assert names <= env_variables(), (path.name, names - env_variables())
+    assert "MAILCOW_TLS_SERVER_NAME" in _COMMENTED_SETTING.findall(
+        (DEPLOY / "kubernetes" / "configmap.yaml").read_text()
+    )
 
 
 # --- Kubernetes -----------------------------------------------------------------------------------

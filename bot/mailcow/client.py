@@ -17,6 +17,13 @@ Timeouts: `timeout` applies to each HTTP exchange. Docker-backed writes (queue a
 domain deletes; `ApiCall.slow`) wait on dockerapi, which may take up to 60 s (§5.1), so their read
 timeout is `max(timeout, 75)`: a write that times out leaves its outcome unknown, which is worse than
 waiting. Reads keep `timeout` and are retried instead.
+
+TLS: `tls_server_name` reaches nginx by one name (`https://nginx-mailcow` inside mailcow's Docker
+network) and checks its certificate against another (`mail.example.org`, the name on it): the TLS
+handshake sends that name as SNI and matches the certificate against it, and `Host:` carries it too,
+so nginx sees exactly the request a client of `https://mail.example.org` sends. `verify_tls` may be
+the path of a CA bundle that alone is trusted for mailcow. A certificate that fails the check is
+reported as such (`reason="tls"`) and not retried: trying again cannot change the certificate.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ import http.cookiejar
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import quote
@@ -117,6 +126,8 @@ _CHECK_KEY = (
     "by mailcow's fail2ban."
 )
 _CHECK_OUTCOME = "The change may or may not have been made: check in mailcow before trying again."
+_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_UNTRUSTED_ISSUER = frozenset({18, 19, 20, 21})  # self-signed, or no trusted CA above it
 
 
 class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
@@ -182,6 +193,14 @@ def _plain(error: Exception) -> str:
     return text or type(error).__name__
 
 
+def _certificate_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed under an httpx error (httpx → httpcore → ssl), if one did."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
 def _entry(raw: dict[str, Any]) -> Entry:
     """One `{type, msg, log}` entry, translated; `log` is dropped here and never looked at again."""
     msg = raw.get("msg")
@@ -207,14 +226,20 @@ class MailcowClient:
         api_key: SecretStr,
         *,
         timeout: float = 10,
-        verify_tls: bool = True,
+        verify_tls: bool | Path = True,
+        tls_server_name: str | None = None,
         cache_ttl: float = 30,
         transport: httpx.BaseTransport | None = None,
         read_retries: int = 2,
         backoff: float = 0.25,
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
-        self._host = httpx.URL(self.base_url).host or self.base_url
+        url = httpx.URL(self.base_url)
+        self._host = url.host or self.base_url
+        self._tls_server_name = tls_server_name
+        self._extensions = {"sni_hostname": tls_server_name} if tls_server_name else {}
+        headers = {"Host": url.copy_with(host=tls_server_name).netloc.decode()} if tls_server_name else {}
+        verify = ssl.create_default_context(cafile=verify_tls) if isinstance(verify_tls, Path) else verify_tls
         self._timeout = timeout
         self._timeouts = httpx.Timeout(timeout)
         self._slow_timeouts = httpx.Timeout(timeout, read=max(timeout, SLOW_READ_TIMEOUT))
@@ -226,12 +251,13 @@ class MailcowClient:
                 "X-API-Key": api_key.get_secret_value(),
                 "Accept": "application/json",
                 "User-Agent": "mailcow-chatops",
+                **headers,
             },
             cookies=http.cookiejar.CookieJar(policy=_RefuseAllCookies()),
             follow_redirects=False,
             timeout=self._timeouts,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30),
-            verify=verify_tls,
+            verify=verify,
             transport=transport,
         )
         self._cache_ttl = cache_ttl
@@ -248,6 +274,7 @@ class MailcowClient:
             settings.mailcow_api_key,
             timeout=settings.mailcow_timeout,
             verify_tls=settings.mailcow_verify_tls,
+            tls_server_name=settings.mailcow_tls_server_name,
             cache_ttl=settings.cache_ttl,
         )
 
@@ -317,7 +344,9 @@ class MailcowClient:
         started = time.perf_counter()
         status: int | str = "failed"
         try:
-            response = self._http.request(method, path, json=body, timeout=timeout)
+            response = self._http.request(
+                method, path, json=body, timeout=timeout, extensions=self._extensions
+            )
             status = response.status_code
             return response
         except httpx.TimeoutException as error:
@@ -333,6 +362,12 @@ class MailcowClient:
                 message, reason="timeout", endpoint=template, outcome_unknown=write and not not_sent
             ) from error
         except httpx.TransportError as error:
+            refused = _certificate_error(error)
+            if refused is not None:
+                status = "tls"
+                raise MailcowUnavailable(
+                    self._certificate_problem(refused), reason="tls", endpoint=template
+                ) from error
             not_sent = isinstance(error, httpx.ConnectError)
             if not_sent:
                 message = f"Could not connect to mailcow at {self._host}: {_plain(error)}."
@@ -347,6 +382,24 @@ class MailcowClient:
             elapsed = time.perf_counter() - started
             MAILCOW_SECONDS.labels(endpoint=template).observe(elapsed)
             log.debug("mailcow %s %s -> %s in %.0f ms", method, template, status, elapsed * 1000)
+
+    def _certificate_problem(self, error: ssl.SSLCertVerificationError) -> str:
+        checked = self._tls_server_name or self._host
+        if error.verify_code in _NAME_MISMATCH:
+            return (
+                f"mailcow's certificate at {self._host} does not match {checked}, the name the bot checks it "
+                "against. Set MAILCOW_TLS_SERVER_NAME to the name on the certificate (MAILCOW_HOSTNAME in "
+                "mailcow.conf, e.g. mail.example.org): the bot keeps connecting to MAILCOW_URL and checks "
+                "the certificate against that name."
+            )
+        why = error.verify_message.rstrip(".")
+        if error.verify_code in _UNTRUSTED_ISSUER:
+            return (
+                f"mailcow's certificate at {self._host} (for {checked}) is not signed by a CA the bot trusts "
+                f"({why}). If it comes from your own CA, set MAILCOW_VERIFY_TLS to the path of that CA's "
+                "certificate (PEM)."
+            )
+        return f"mailcow's certificate at {self._host} failed the check against {checked}: {why}."
 
     def _check_status(self, response: httpx.Response, template: str, *, write: bool) -> None:
         """Raise for anything but a 200 (SERVER-FACTS §3.2, §3.4)."""

@@ -84,7 +84,8 @@ class MailcowRejected(MailcowError):
 class MailcowUnavailable(MailcowError):
     """mailcow could not answer: timeout, refused connection, 5xx, HTML or an empty body.
 
-    `reason` is one of `timeout`, `connection`, `server_error`, `empty_body`, `bad_response`.
+    `reason` is one of `timeout`, `connection`, `server_error`, `empty_body`, `bad_response`, or `tls`
+    (the certificate check failed: nothing was sent, and a retry cannot help, so none is made).
     For a write, `outcome_unknown` is true when the request may have reached mailcow (a read timeout):
     the caller must not retry blindly and must tell the person to check.
     """

@@ -22,6 +22,9 @@ once when they change, and a listing is one `b",".join`.
 Fault injection: `fail_next(prefix, mode, times=1)`, modes `html500[:redis|database|dockerapi]`,
 `timeout` (stall `stall_seconds`, then answer), `empty`, `refuse` (close without answering),
 `danger:<msg_key>`, `401`, `403`. `latency` adds seconds to every answer.
+
+TLS: `FakeMailcow(tls=context)` serves HTTPS with that server-side `ssl.SSLContext` (its certificate
+is whatever the test loaded into it), like mailcow's nginx; `url` then starts with `https://`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import math
 import random
 import re
 import secrets
+import ssl
+import sys
 import threading
 import time
 import uuid
@@ -297,9 +302,30 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, fake: FakeMailcow) -> None:
+    def __init__(self, fake: FakeMailcow, tls: ssl.SSLContext | None) -> None:
         self.fake = fake
+        self.tls = tls
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Wrap each connection in TLS; the handshake waits for the connection's own thread, so a
+        client that refuses the certificate cannot hold up the others."""
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(_Handler.timeout)
+            request.do_handshake()
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that refuses the certificate ends the handshake with an alert: what the TLS tests
+        want, not an error to print."""
+        if not isinstance(sys.exc_info()[1], ssl.SSLError):
+            super().handle_error(request, client_address)
 
 
 class FakeMailcow:
@@ -309,10 +335,18 @@ class FakeMailcow:
     but seed it through the helper methods, which keep the derived counters right.
     """
 
-    def __init__(self, *, api_key: str = API_KEY, ro_key: str = RO_KEY, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        ro_key: str = RO_KEY,
+        latency: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.api_key = api_key
         self.ro_key = ro_key
         self.latency = latency
+        self.tls = tls
         self.stall_seconds = 2.0
         """How long the `timeout` fault stalls before answering (longer than the tests' timeouts)."""
         self.allow_from: list[str] | None = None
@@ -420,11 +454,12 @@ class FakeMailcow:
         """Base URL of the host (the API is under `/api/v1/`)."""
         if self._server is None:
             raise RuntimeError("the stand-in is not running; call start()")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FakeMailcow:
         self._stopping.clear()
-        self._server = _Server(self)
+        self._server = _Server(self, self.tls)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
