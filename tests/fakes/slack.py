@@ -112,6 +112,11 @@ class FakeSlack:
         with self._lock:
             self._failures.append(_Failure(method, None, retry_after, times))
 
+    def clear_failures(self) -> None:
+        """Drop every injected failure not yet used (e.g. the bot was invited after all)."""
+        with self._lock:
+            self._failures.clear()
+
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
