@@ -101,6 +101,7 @@ def register_settings_secrets(settings: Settings) -> None:
             settings.slack_signing_secret,
             settings.slack_app_token,
             settings.mailcow_api_key,
+            settings.secret_key,
         )
     )
     # An unparsable URL fails later, at connect time, with its own message.

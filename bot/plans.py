@@ -16,6 +16,8 @@ Secrets never enter a stored plan: `Plan.stored_json()` refuses a call that carr
 A plan that needs one (a generated password) lists it in `fill_at_run` and builds its call with the
 `GENERATED` placeholder; the executor puts a fresh value in at run time, registers it with the log
 redactor, and returns it in `Outcome.secrets` for private delivery. It is never rendered or stored.
+A value the requester typed (a password set in a form) waits `seal`ed instead: encrypted with
+CHATOPS_SECRET_KEY, decrypted only by the executor, and never returned, since they know it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field
 from slack_sdk.models.blocks import Block
 
@@ -72,12 +75,14 @@ class StateRef(BaseModel):
 
 
 class RuntimeSecret(BaseModel):
-    """Body fields of call number `call` that get one freshly generated password when the plan runs."""
+    """Body fields of call number `call` that get one password when the plan runs: a freshly generated
+    one, or the requester's own, `sealed` (see `seal`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     call: int = Field(ge=0)
     fields: list[str] = Field(min_length=1)
+    sealed: str | None = None
 
 
 class Plan(BaseModel):
@@ -135,6 +140,36 @@ class Plan(BaseModel):
     @classmethod
     def from_json(cls, text: str) -> Plan:
         return cls.model_validate_json(text)
+
+
+class SealError(Exception):
+    """A sealed secret cannot be opened: CHATOPS_SECRET_KEY is missing or not the key that sealed it."""
+
+
+def can_seal(settings: Settings) -> bool:
+    return settings.secret_key is not None
+
+
+def seal(settings: Settings, value: str) -> str:
+    """`value` encrypted with CHATOPS_SECRET_KEY (Fernet), fit to wait in a stored plan."""
+    return _fernet(settings).encrypt(value.encode()).decode()
+
+
+def _unseal(settings: Settings, token: str) -> str:
+    try:
+        return _fernet(settings).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise SealError(
+            "the password typed with the request cannot be decrypted (CHATOPS_SECRET_KEY changed since)"
+        ) from None
+
+
+def _fernet(settings: Settings) -> Fernet:
+    if settings.secret_key is None:
+        raise SealError(
+            "the password typed with the request cannot be decrypted (CHATOPS_SECRET_KEY is not set)"
+        )
+    return Fernet(settings.secret_key.get_secret_value().encode())
 
 
 def needs_approval(plan: Plan, settings: Settings) -> bool:
@@ -320,7 +355,7 @@ def _execute(
             store.target_lock(plan.target, holder, ttl=LOCK_TTL, wait=LOCK_WAIT),
             _heartbeat(store, plan.target, holder, beat),
         ):
-            _run_calls(client, plan, outcome, expected)
+            _run_calls(client, plan, outcome, expected, services.settings)
     except StoreUnavailable:
         raise
     except TargetBusy:
@@ -339,7 +374,13 @@ def _execute(
     return outcome
 
 
-def _run_calls(client: MailcowClient, plan: Plan, outcome: Outcome, expected: dict[str, Any] | None) -> None:
+def _run_calls(
+    client: MailcowClient,
+    plan: Plan,
+    outcome: Outcome,
+    expected: dict[str, Any] | None,
+    settings: Settings,
+) -> None:
     """Inside the lock: check the target, make the calls in order, stop at the first failure, read back."""
     try:
         outcome.before = read_state(client, plan.state)
@@ -350,7 +391,11 @@ def _run_calls(client: MailcowClient, plan: Plan, outcome: Outcome, expected: di
         changes = state_changes(expected, outcome.before)
         outcome.error = f"not run: {plan.target} changed since the request ({changes})"
         return
-    calls, outcome.secrets = _fill_secrets(plan)
+    try:
+        calls, outcome.secrets = _fill_secrets(plan, settings)
+    except SealError as error:
+        outcome.error = f"not run: {error}; nothing was sent to mailcow"
+        return
     for call in calls:
         try:
             outcome.done.append((call, client.write(call)))
@@ -364,15 +409,17 @@ def _run_calls(client: MailcowClient, plan: Plan, outcome: Outcome, expected: di
         outcome.read_back_problem = error.user_message
 
 
-def _fill_secrets(plan: Plan) -> tuple[list[ApiCall], dict[str, str]]:
+def _fill_secrets(plan: Plan, settings: Settings) -> tuple[list[ApiCall], dict[str, str]]:
+    """The calls with their secrets in, and the generated ones (a sealed one is the requester's own)."""
     calls = list(plan.calls)
     generated: dict[str, str] = {}
     for slot in plan.fill_at_run:
-        value = generate_password()
+        value = _unseal(settings, slot.sealed) if slot.sealed else generate_password()
         logs.register_secret(value)
         call = calls[slot.call]
         calls[slot.call] = call.model_copy(update={"body": _fill(call.body, set(slot.fields), value)})
-        generated.update(dict.fromkeys(slot.fields, value))
+        if not slot.sealed:
+            generated.update(dict.fromkeys(slot.fields, value))
     return calls, generated
 
 
@@ -387,12 +434,17 @@ def _fill(body: Any, names: set[str], value: str) -> Any:
     return body
 
 
+GENERATED_SYMBOLS = "-_.+="
+"""The special characters generated passwords use: none means anything in Slack's mrkdwn."""
+
+
 def generate_password(length: int = 20) -> str:
-    """Letters and digits with at least one of each kind mailcow's default policy asks for."""
-    alphabet = string.ascii_letters + string.digits
+    """Lower- and upper-case letters, digits and a symbol: every kind mailcow's password policy can ask
+    for (`get/passwordpolicy`), so the strictest one still accepts it."""
+    alphabet = string.ascii_letters + string.digits + GENERATED_SYMBOLS
     while True:
         value = "".join(secrets.choice(alphabet) for _ in range(length))
-        kinds = (str.islower, str.isupper, str.isdigit)
+        kinds = (str.islower, str.isupper, str.isdigit, lambda c: c in GENERATED_SYMBOLS)
         if all(any(kind(c) for c in value) for kind in kinds):
             return value
 

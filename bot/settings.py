@@ -12,6 +12,7 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Any
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -65,11 +66,15 @@ class Settings(BaseSettings):
     approvers: CsvList = Field(default_factory=list, validation_alias="CHATOPS_APPROVERS")
     approval_ttl: int = Field(default=900, ge=30, le=7 * 86400, validation_alias="CHATOPS_APPROVAL_TTL")
     database_url: str = Field(default="sqlite:///mailcow-chatops.db", validation_alias="CHATOPS_DATABASE_URL")
+    secret_key: SecretStr | None = Field(default=None, validation_alias="CHATOPS_SECRET_KEY")
 
     extra_approvals: CsvList = Field(default_factory=list, validation_alias="CHATOPS_EXTRA_APPROVALS")
     cache_ttl: float = Field(default=30.0, ge=0, le=3600, validation_alias="CHATOPS_CACHE_TTL")
     log_level: str = Field(default="INFO", validation_alias="CHATOPS_LOG_LEVEL")
     log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="CHATOPS_LOG_FORMAT")
+    # `serve` only: processes that run the work after each ack (bot/workers.py); 0 runs it on threads
+    # of the serving process. Socket Mode always uses threads.
+    workers: int = Field(default=2, ge=0, le=16, validation_alias="CHATOPS_WORKERS")
 
     # On-call watches (bot/watch.py): how often one replica checks, and the thresholds a new watch
     # starts with (0 turns a threshold off; `/mailcow queue watch deferred=…` overrides per watch).
@@ -188,6 +193,22 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"{', '.join(bad)} is not of the form area.verb (e.g. mailbox.edit)")
         return verbs
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key(cls, value: Any) -> Any:
+        # Seals a password typed into the reset form while its request waits for approval (bot/plans.py).
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or not str(text).strip():
+            return None
+        try:
+            Fernet(str(text).strip().encode())
+        except ValueError:
+            raise ValueError(
+                "must be a Fernet key (44 characters of URL-safe base64); make one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+        return str(text).strip()
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""The database behind approvals, the audit trail, per-target locks and watcher leases.
+"""The database behind approvals, the audit trail, per-target locks, watcher leases and watches.
 
 SQLAlchemy Core on SQLite (the default: one file, one replica) or PostgreSQL (several replicas).
 Every guarantee that has to hold across threads, processes, replicas and restarts (one approval
@@ -117,12 +117,35 @@ leases = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False),
 )
 
+# On-call watches (bot/watch.py): one row per watched thing, its configuration and its current
+# incident, so every replica shows and continues the same alert message.
+watches = sa.Table(
+    "watches",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("thresholds", sa.Text, nullable=False),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", sa.Double, nullable=False),
+    sa.Column("checked_at", sa.Double),
+    sa.Column("check_error", sa.Text),
+    sa.Column("reading", sa.Text),
+    sa.Column("incident_started_at", sa.Double),
+    sa.Column("incident_channel", sa.Text),
+    sa.Column("incident_ts", sa.Text),
+    sa.Column("peak", sa.Text),
+    sa.Column("snoozed_until", sa.Double),
+    sa.Column("snoozed_by", sa.Text),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
 
 # --- migrations: frozen once released; append, never edit. Version N is MIGRATIONS[N - 1]. ---
 
 
-def _v1_approvals_and_audit(conn: sa.Connection) -> None:
-    """Approval requests and the audit trail."""
+def _v1_approvals_audit_leases(conn: sa.Connection) -> None:
+    """Approval requests (with who runs them and their heartbeat), the audit trail, locks and leases."""
     v1 = sa.MetaData()
     sa.Table(
         "approvals",
@@ -149,6 +172,8 @@ def _v1_approvals_and_audit(conn: sa.Connection) -> None:
         sa.Column("finished_at", sa.Double),
         sa.Column("outcome", sa.Text),
         sa.Column("updated_at", sa.Double, nullable=False),
+        sa.Column("runner", sa.Text),
+        sa.Column("heartbeat_at", sa.Double),
         sa.Index("ix_approvals_state_expires", "state", "expires_at"),
         sa.Index("ix_approvals_target_state", "target", "state"),
     )
@@ -173,25 +198,46 @@ def _v1_approvals_and_audit(conn: sa.Connection) -> None:
         sa.Index("ix_audit_target_at", "target", "at"),
         sa.Index("ix_audit_approval", "approval_id"),
     )
-    v1.create_all(conn)
-
-
-def _v2_runners_and_leases(conn: sa.Connection) -> None:
-    """Who runs an approved action and when it last showed signs of life; locks and leases."""
-    conn.execute(sa.text("ALTER TABLE approvals ADD COLUMN runner TEXT"))
-    conn.execute(sa.text("ALTER TABLE approvals ADD COLUMN heartbeat_at DOUBLE PRECISION"))
-    v2 = sa.MetaData()
     sa.Table(
         "leases",
-        v2,
+        v1,
         sa.Column("name", sa.Text, primary_key=True),
         sa.Column("holder", sa.Text, nullable=False),
         sa.Column("expires_at", sa.Double, nullable=False),
     )
+    v1.create_all(conn)
+
+
+def _v2_watches(conn: sa.Connection) -> None:
+    """On-call watches: configuration, last reading and the open incident's alert message."""
+    v2 = sa.MetaData()
+    sa.Table(
+        "watches",
+        v2,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("channel_id", sa.Text, nullable=False),
+        sa.Column("thresholds", sa.Text, nullable=False),
+        sa.Column("set_by", sa.Text, nullable=False),
+        sa.Column("set_at", sa.Double, nullable=False),
+        sa.Column("checked_at", sa.Double),
+        sa.Column("check_error", sa.Text),
+        sa.Column("reading", sa.Text),
+        sa.Column("incident_started_at", sa.Double),
+        sa.Column("incident_channel", sa.Text),
+        sa.Column("incident_ts", sa.Text),
+        sa.Column("peak", sa.Text),
+        sa.Column("snoozed_until", sa.Double),
+        sa.Column("snoozed_by", sa.Text),
+        sa.Column("updated_at", sa.Double, nullable=False),
+    )
     v2.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_approvals_and_audit, _v2_runners_and_leases]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _v1_approvals_audit_leases,
+    _v2_watches,
+]
 
 
 # --- engine ---

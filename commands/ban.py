@@ -8,8 +8,18 @@ every ban, grouped by /24 (IPv4) and /64 (IPv6) so a spike from one network stan
 
 mailcow keys bans by *network* (`203.0.113.7/32`, or wider with `netban_ipv4`/`netban_ipv6`), and
 its lists hold IPs, CIDRs and (allowlist only) hostnames (SERVER-FACTS §4.5), so everything is
-matched by containment, never by comparing strings. Unban/allow/deny verbs go in this module too;
-they act on the `network` strings `BanReport` already collects.
+matched by containment, never by comparing strings.
+
+The writes: `unban IP` (needs an approval) sends the banned networks exactly as `active_bans` lists
+them, since netfilter silently drops a bare IP; `ban add NET` (needs an approval) puts it on the
+denylist, a permanent ban; `ban allow NET` puts it on the allowlist and lifts the active bans that
+overlap it, since the allowlist call only queues an unban for the very string it was given. None ever
+sends an empty list, which would rewrite the whole fail2ban configuration. netfilter applies all of
+them asynchronously (unbans within about 10 s, the lists within about a minute), so each says so, and
+the read-back shows what mailcow reports right after the call. The `ban IP` answer carries Unban,
+Allow and Block buttons that start the same plans.
+
+`ban watch` alerts a channel when the number of active bans crosses a threshold (`bot/watch.py`).
 """
 
 from __future__ import annotations
@@ -21,14 +31,21 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from slack_sdk.models.blocks import Block
+from slack_bolt import Ack, App
+from slack_sdk.models.blocks import Block, ButtonElement
 
-from bot.args import ip
-from bot.mailcow import ActiveBan, Fail2ban, LogEntry, MailcowError, PermBan
+from bot import watch
+from bot.args import ip, network
+from bot.errors import ChatopsError
+from bot.guard import interaction
+from bot.mailcow import ActiveBan, ApiCall, Fail2ban, LogEntry, MailcowClient, MailcowError, PermBan, calls
+from bot.plans import Plan, StateRef, state_reader
 from bot.render import (
+    actions,
     ago,
+    button,
     code,
     context,
     duration,
@@ -40,12 +57,18 @@ from bot.render import (
     preformatted,
 )
 from bot.reply import Reply, Status
+from bot.roles import Role
+from bot.services import Services
+from bot.watch import AlertButton, Kind, Limit, Reading, Unreadable, watch_kind
 from commands import Call, command, describe_area
 from commands._tables import Table, parsed
+from commands._writes import built
+from commands.domain import slash
 
 describe_area(
     "ban",
-    "fail2ban: is an address banned or listed and why (log evidence), and every active ban",
+    "fail2ban: is an address banned or listed and why (log evidence), every active ban; unban, allow, "
+    "block, and a watch for ban spikes",
 )
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -306,6 +329,9 @@ def show_ban(call: Call) -> Reply:
     if notes:
         blocks.append(context(*notes))
     blocks.append(context(settings_note(f2b), f"fail2ban state {freshness(age)}."))
+    buttons = action_buttons(report, f2b)
+    if buttons:
+        blocks.append(actions(*buttons))
     return Reply(headline=headline, blocks=blocks, status=status)
 
 
@@ -449,3 +475,284 @@ def list_bans(call: Call) -> Reply:
             f"`{slash} ban IP` explains one address.",
         ),
     )
+
+
+# --- unban, block, allow ------------------------------------------------------------------------------
+
+UNBAN_SOON = "netfilter lifts it within about 10 s"
+LISTS_SOON = "netfilter applies it within about a minute"
+
+
+def overlaps(entry: str, wanted: Network) -> bool:
+    """A ban key or list entry that covers part of `wanted` (containing it, or inside it)."""
+    network = as_network(entry)
+    return network is not None and network.version == wanted.version and network.overlaps(wanted)
+
+
+def shown(wanted: Network) -> str:
+    """`203.0.113.7` for a single address, `203.0.113.0/24` for a network."""
+    single = wanted.prefixlen == wanted.max_prefixlen
+    return str(wanted.network_address) if single else str(wanted)
+
+
+def network_facts(f2b: Fail2ban, wanted: Network) -> str:
+    """What fail2ban says about a network, in words; time left is left out, as it changes every second."""
+    facts = [
+        *sorted(
+            f"active ban {b.network}{' (unban queued)' if b.queued_for_unban else ''}"
+            for b in f2b.active_bans
+            if overlaps(b.network, wanted)
+        ),
+        *sorted(f"permanent ban {b.network}" for b in f2b.perm_bans if overlaps(b.network, wanted)),
+        *sorted(f"allowlist {e}" for e in f2b.whitelist if overlaps(e, wanted)),
+        *sorted(f"denylist {e}" for e in f2b.blacklist if overlaps(e, wanted)),
+    ]
+    return "; ".join(facts) or "not banned, not listed"
+
+
+@state_reader("ban")
+def ban_state(client: MailcowClient, key: str) -> dict[str, str]:
+    """For each network in `key` (comma-separated): its bans and list entries, read fresh. The approval
+    compares this before it runs, so a ban that expired or was lifted meanwhile stops the run."""
+    f2b = client.fail2ban(fresh=True)
+    return {entry: network_facts(f2b, ipaddress.ip_network(entry, strict=False)) for entry in key.split(",")}
+
+
+def network_argument(call: Call, what: str) -> Network:
+    """The command's one argument, an address (as its /32 or /128) or a network."""
+    wanted = parsed(call, network, call.args.take(what))
+    call.args.done()
+    return wanted
+
+
+def ban_plan(call: Call, summary: str, key: str, *api_calls: ApiCall) -> Plan:
+    """A plan on fail2ban's entries for `key` (comma-separated networks), read back by `ban_state`."""
+    return Plan.of(
+        call, summary=summary, target=f"ban:{key}", calls=api_calls, state=StateRef(reader="ban", key=key)
+    )
+
+
+@command(
+    "ban",
+    "unban",
+    usage='unban IP|NET [reason="…"]',
+    summary=f"lift fail2ban's active ban on an address or network ({UNBAN_SOON})",
+    example='unban 203.0.113.7 reason="password fixed, user locked out"',
+    destructive=True,
+    phrases=("unban",),
+)
+def unban(call: Call) -> Plan:
+    wanted = network_argument(call, "the banned IP address or network")
+    f2b = call.mailcow.fail2ban(fresh=True)
+    bans = [b for b in f2b.active_bans if overlaps(b.network, wanted)]
+    lifting = sorted((b for b in bans if not b.queued_for_unban), key=lambda b: b.network)
+    if not lifting:
+        raise ChatopsError(nothing_to_unban(call, wanted, bans, f2b))
+    networks = [b.network for b in lifting]  # exactly as listed: netfilter drops a bare IP (§4.5)
+    left = (
+        time_left(lifting[0])
+        if len(lifting) == 1
+        else ", ".join(f"{b.network} {time_left(b)}" for b in lifting)
+    )
+    return ban_plan(
+        call,
+        f"Unban {', '.join(networks)} ({left} when asked); {UNBAN_SOON}",
+        ",".join(networks),
+        calls.edit_fail2ban("unban", networks),
+    )
+
+
+def nothing_to_unban(call: Call, wanted: Network, bans: Sequence[ActiveBan], f2b: Fail2ban) -> str:
+    if bans:
+        names = ", ".join(code(b.network) for b in bans)
+        return f"The ban on {names} is already queued for unban; {UNBAN_SOON}."
+    permanent = [code(b.network) for b in f2b.perm_bans if overlaps(b.network, wanted)]
+    if permanent:
+        return (
+            f"{code(shown(wanted))} has no active ban, but a permanent one from the denylist "
+            f"({', '.join(permanent)}); unban does not lift it. {slash(call, 'ban allow NET')} with that "
+            "very network takes it off the denylist (and onto the allowlist)."
+        )
+    return (
+        f"{code(shown(wanted))} is not banned now (fail2ban state just read), so there is nothing to unban. "
+        f"{slash(call, f'ban {shown(wanted)}')} shows what is known about it."
+    )
+
+
+@command(
+    "ban",
+    "add",
+    usage='ban add IP|NET [reason="…"]',
+    summary=f"ban an address or network for good: put it on fail2ban's denylist ({LISTS_SOON})",
+    example='ban add 198.51.100.0/24 reason="password spraying from this hoster"',
+    destructive=True,
+)
+def block(call: Call) -> Plan:
+    wanted = network_argument(call, "the IP address or network to block")
+    entry = str(wanted)
+    f2b = call.mailcow.fail2ban(fresh=True)
+    if entry in f2b.blacklist:
+        raise ChatopsError(f"{code(entry)} is on the denylist already: it is banned for good.")
+    notes = [f"{number(wanted.num_addresses)} addresses"] if wanted.num_addresses > 1 else []
+    if entry in f2b.whitelist:
+        notes.append("this takes it off the allowlist")
+    how = f"denylist; {'; '.join(notes)}" if notes else "denylist"
+    return ban_plan(
+        call,
+        f"Block {entry} permanently ({how}); {LISTS_SOON}",
+        entry,
+        built(call, lambda: calls.edit_fail2ban("blacklist", entry)),
+    )
+
+
+@command(
+    "ban",
+    "allow",
+    usage='ban allow IP|NET [reason="…"]',
+    summary="put an address or network on fail2ban's allowlist (never banned) and lift its active bans",
+    example='ban allow 192.0.2.0/24 reason="office NAT"',
+    role=Role.OPERATOR,
+)
+def allow(call: Call) -> Plan:
+    wanted = network_argument(call, "the IP address or network to allow")
+    entry = str(wanted)
+    f2b = call.mailcow.fail2ban(fresh=True)
+    if entry in f2b.whitelist:
+        raise ChatopsError(f"{code(entry)} is on the allowlist already: fail2ban never bans it.")
+    lifted = sorted(
+        b.network for b in f2b.active_bans if overlaps(b.network, wanted) and not b.queued_for_unban
+    )
+    # The allowlist call queues an unban for its own string only; other overlapping bans need theirs.
+    others = [n for n in lifted if n != entry]
+    summary = f"Allow {entry} (allowlist: fail2ban never bans it)"
+    if lifted:
+        summary += f" and lift the active ban{'s' if len(lifted) > 1 else ''} on {', '.join(lifted)}"
+    return ban_plan(
+        call,
+        f"{summary}; {LISTS_SOON}",
+        entry,
+        calls.edit_fail2ban("whitelist", entry),
+        *([calls.edit_fail2ban("unban", others)] if others else []),
+    )
+
+
+# --- the buttons on `ban IP` ----------------------------------------------------------------------------
+
+UNBAN_BUTTON = "ban_unban"
+ALLOW_BUTTON = "ban_allow"
+BLOCK_BUTTON = "ban_block"
+BUTTON_COMMANDS = {UNBAN_BUTTON: "unban", ALLOW_BUTTON: "ban allow", BLOCK_BUTTON: "ban add"}
+"""What each button runs, with its value (an address or network) appended: the typed command's plan."""
+
+
+def action_buttons(report: BanReport, f2b: Fail2ban) -> list[ButtonElement]:
+    """Unban (when banned), Allow (when not allowlisted), Block (when not banned for good yet).
+
+    Allow and Block act on the network a ban covers (the active ban's, else `netban_ipv4/6`'s), so an
+    allowlisting also lifts the current ban and a block matches what fail2ban itself would ban.
+    """
+    address = str(report.address)
+    target = report.active[0].network if report.active else str(ban_network(report.address, f2b))
+    found = []
+    if any(not b.queued_for_unban for b in report.active):
+        found.append(
+            button(
+                f"Unban {address}",
+                UNBAN_BUTTON,
+                address,
+                confirm=(
+                    "Ask to unban?",
+                    f"This posts an approval request to lift the ban on {address}.",
+                    "Ask",
+                ),
+            )
+        )
+    if not report.allowed_by:
+        found.append(
+            button(
+                f"Allow {target}",
+                ALLOW_BUTTON,
+                target,
+                confirm=(
+                    f"Allowlist {target}?",
+                    "fail2ban will never ban it, and its active bans are lifted. This runs now.",
+                    "Allow",
+                ),
+            )
+        )
+    if not report.denied_by and not report.permanent:
+        found.append(
+            button(
+                f"Block {target} permanently",
+                BLOCK_BUTTON,
+                target,
+                style="danger",
+                confirm=(
+                    "Ask to block it for good?",
+                    f"This posts an approval request to denylist {target}.",
+                    "Ask",
+                ),
+            )
+        )
+    return found
+
+
+# --- ban watch ----------------------------------------------------------------------------------------
+
+
+def measure_bans(services: Services) -> Reading:
+    """Active bans for the watch, with the busiest networks, so a spike's source shows in the alert."""
+    f2b = services.mailcow.fail2ban(fresh=True)
+    if not f2b.max_attempts:
+        raise Unreadable("netfilter has published no fail2ban state (is netfilter-mailcow running?)")
+    busiest = busiest_networks(ban_rows(f2b))[:5]
+    return Reading(
+        numbers={"active": len(f2b.active_bans)},
+        facts=[
+            ("Active bans", number(len(f2b.active_bans))),
+            ("Permanent", number(len(f2b.perm_bans))),
+            ("Allowlist", number(len(f2b.whitelist))),
+            ("Denylist", number(len(f2b.blacklist))),
+        ],
+        lines=["*Busiest networks* (IPv4 /24, IPv6 /64)", *busiest] if busiest else [],
+    )
+
+
+BAN_WATCH = watch_kind(
+    Kind(
+        name="bans",
+        area="ban",
+        title="fail2ban",
+        limits=(Limit("active", "active bans", lambda s: s.watch_bans),),
+        measure=measure_bans,
+        buttons=(AlertButton("Show bans", "watch_bans_list", "ban list", Role.VIEWER),),
+    )
+)
+
+
+@command(
+    "ban",
+    "watch",
+    usage="ban watch [#channel] [active=N] | off | status",
+    summary="alert a channel when active bans spike past a threshold: one message per incident",
+    example="ban watch #ops active=100",
+)
+def watch_bans(call: Call) -> Reply:
+    return watch.configure_command(call, BAN_WATCH)
+
+
+def register(app: App, services: Services) -> None:
+    """The Unban/Allow/Block buttons of `ban IP`, and the watches' job and buttons."""
+    watch.register(app, services)
+
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def clicked(body: dict[str, Any], context: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        command_text = f"{BUTTON_COMMANDS[action['action_id']]} {action['value']}"
+        watch.answer_click(services, body, context, command_text, read_only=False)
+
+    for action_id in BUTTON_COMMANDS:
+        interaction(action_id, Role.OPERATOR)
+        app.action(action_id)(ack=acknowledge, lazy=[clicked])

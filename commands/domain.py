@@ -7,22 +7,44 @@ the second. Both are shown, labelled, so nobody reads one as the other.
 
 The helpers at the top (quota and rate-limit wording, argument checks, "no such domain", secondary reads)
 are shared by the mailbox, alias, DKIM, logs and quarantine commands, which describe parts of a domain.
+The changes (`domain add`, `edit`, `delete`, the create-domain form) follow the reads.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from slack_bolt import App
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot.args import UsageError
 from bot.args import domain as valid_domain
-from bot.mailcow import Domain, MailcowError
+from bot.args import flag as valid_flag
+from bot.args import integer as valid_integer
+from bot.errors import ChatopsError
+from bot.mailcow import Domain, MailcowClient, MailcowError, calls
 from bot.mailcow.models import RateLimitValue
+from bot.plans import Plan, StateRef, state_reader
 from bot.render import Listing, code, context, esc, fields, freshness, number, size
 from bot.reply import Reply
+from bot.roles import Role
+from bot.services import Services
 from commands import Call, command, describe_area
+from commands._modals import (
+    Invalid,
+    Ready,
+    Submission,
+    checkboxes_input,
+    form,
+    modal,
+    number_input,
+    text_input,
+    trigger,
+)
 
 describe_area(
     "domain",
@@ -278,3 +300,281 @@ def show_domain(call: Call) -> Reply:
         f"{size(dom.bytes_total)} stored"
     )
     return Reply(headline=headline, blocks=blocks, status="info" if dom.is_active else "warn")
+
+
+# --- changes ----------------------------------------------------------------------------------------
+#
+# `domain add` and `edit` run at once for an operator, `delete` waits for an approver. Each plan names
+# the `domain` state reader: its counts and limits as an approver weighs them (stored bytes are left
+# out: they change with every message). `domain add` without arguments opens a form.
+
+MIB = 1024 * 1024
+DOMAIN_CREATE = "domain_create"
+"""The create-domain form's callback_id."""
+_TEMPLATE = {"mailboxes": 10, "aliases": 400, "quota": 10240, "maxquota": 10240, "defquota": 3072}
+"""What mailcow's "Default" domain template gives a new domain (SERVER-FACTS §4.1), shown in the form."""
+_QUOTAS = (
+    ("defquota", "default mailbox quota"),
+    ("maxquota", "maximum mailbox quota"),
+    ("quota", "domain quota"),
+)
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    """What `domain add` and `edit` take; None is "not given" (add: mailcow's template value)."""
+
+    description: str | None = None
+    mailboxes: int | None = None
+    aliases: int | None = None
+    quota: int | None = None
+    maxquota: int | None = None
+    defquota: int | None = None
+    active: bool | None = None
+
+    def given(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    def builder_args(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "mailboxes": self.mailboxes,
+            "aliases": self.aliases,
+            "quota_mib": self.quota,
+            "max_quota_mib": self.maxquota,
+            "default_quota_mib": self.defquota,
+        }
+
+    def describe(self) -> str:
+        """What was given, for a summary: `mailboxes 50, domain quota 51,200 MiB, inactive`."""
+        labels = {"mailboxes": "mailboxes", "aliases": "aliases", **dict(_QUOTAS)}
+        parts = []
+        for key, value in self.given().items():
+            if isinstance(value, bool):
+                parts.append("active" if value else "inactive")
+            elif isinstance(value, int):
+                parts.append(f"{labels[key]} {number(value)}{' MiB' if 'quota' in key else ''}")
+            else:
+                parts.append(f"description “{value}”")
+        return ", ".join(parts)
+
+
+def domain_settings(call: Call) -> DomainSettings:
+    """The `key=value` settings of `domain add|edit`, each checked."""
+    args = call.args
+
+    def whole(key: str, what: str, minimum: int) -> int | None:
+        raw = args.option(key)
+        return (
+            parsed(call, lambda v: valid_integer(v, what, minimum=minimum), raw) if raw is not None else None
+        )
+
+    active = args.option("active")
+    return DomainSettings(
+        description=args.option("description"),
+        mailboxes=whole("mailboxes", "mailboxes (the most it may have)", 0),
+        aliases=whole("aliases", "aliases (the most it may have)", 1),
+        quota=whole("quota", "quota (MiB, the whole domain)", 1),
+        maxquota=whole("maxquota", "maxquota (MiB, the most per mailbox)", 1),
+        defquota=whole("defquota", "defquota (MiB, a new mailbox's default)", 1),
+        active=parsed(call, lambda v: valid_flag(v, "active"), active) if active is not None else None,
+    )
+
+
+def quota_order(settings: DomainSettings, current: Domain | None = None) -> dict[str, str]:
+    """mailcow wants default ≤ maximum per mailbox ≤ domain quota; problems by form field. Values not
+    given count as they are now (`current`), or are not compared for a new domain (its template may
+    differ from the default one)."""
+    now = {
+        "defquota": current.def_quota_for_mbox // MIB if current else None,
+        "maxquota": current.max_quota_for_mbox // MIB if current else None,
+        "quota": current.max_quota_for_domain // MIB if current else None,
+    }
+    value = {key: getattr(settings, key) or now[key] for key, _ in _QUOTAS}
+    problems: dict[str, str] = {}
+    for (low, low_name), (high, high_name) in itertools.pairwise(_QUOTAS):
+        below, above = value[low], value[high]
+        if below is not None and above is not None and below > above:
+            problems[f"{low}_mb"] = (
+                f"The {low_name} ({number(below)} MiB) cannot be above the {high_name} ({number(above)} MiB)."
+            )
+    return problems
+
+
+def new_domain(call: Call, name: str, settings: DomainSettings) -> Plan:
+    """The plan that adds `name` (fields of the form: domain_name, defquota_mb, maxquota_mb, quota_mb)."""
+    try:
+        name = valid_domain(name)
+    except UsageError as error:
+        raise Invalid({"domain_name": error.message}, usage=call.args.usage) from None
+    problems = quota_order(settings)
+    existing = call.mailcow.domain(name)
+    if existing is not None:
+        problems["domain_name"] = (
+            f"{name} is already a domain on this mailcow."
+            if existing.domain_name == name
+            else f"{name} is already an alias domain of {existing.domain_name}."
+        )
+    if problems:
+        raise Invalid(problems, usage=call.args.usage)
+    api_call = calls.add_domain(name, active=settings.active is not False, **settings.builder_args())
+    given = settings.describe()
+    return Plan.of(
+        call,
+        summary=f"Add domain {name}{f' ({given})' if given else ''}",
+        target=f"domain:{name}",
+        calls=[api_call],
+        state=StateRef(reader="domain", key=name),
+    )
+
+
+@state_reader("domain")
+def domain_state(client: MailcowClient, name: str) -> dict[str, str]:
+    """What an approver weighs; an alias domain is not the domain itself, so it reads as absent."""
+    dom = client.domain(name)
+    if dom is None or dom.domain_name != name:
+        return {"Domain": "does not exist"}
+    return {
+        "Domain": "exists",
+        "Description": dom.description or "–",
+        "State": _state(dom.active),
+        "Mailboxes": f"{number(dom.mboxes_in_domain)} of {number(dom.max_num_mboxes_for_domain)}",
+        "Aliases": f"{number(dom.aliases_in_domain)} of {number(dom.max_num_aliases_for_domain)}",
+        "Mailbox quota": f"default {number(dom.def_quota_for_mbox // MIB)} MiB, "
+        f"at most {number(dom.max_quota_for_mbox // MIB)} MiB",
+        "Domain quota": f"{number(dom.max_quota_for_domain // MIB)} MiB, "
+        f"{number(dom.quota_used_in_domain // MIB)} MiB of it given to mailboxes",
+    }
+
+
+def _the_domain(call: Call, name: str) -> Domain:
+    """The domain named `name` itself (not the target of an alias domain), or a usage error."""
+    dom = call.mailcow.domain(name)
+    if dom is None:
+        raise call.args.error(
+            f"there is no domain {code(name)} on this mailcow; {slash(call, 'domain list')} lists them."
+        )
+    if dom.domain_name != name:
+        raise call.args.error(
+            f"{code(name)} is an alias domain of {code(dom.domain_name)}; "
+            f"name {code(dom.domain_name)} itself."
+        )
+    return dom
+
+
+@command(
+    "domain",
+    "add",
+    usage="domain add [DOMAIN] [description=…] [mailboxes=N] [aliases=N] [quota=MiB] [maxquota=MiB] "
+    "[defquota=MiB] [active=yes|no]",
+    summary="add a domain (limits left out come from mailcow's domain template); without arguments, a form",
+    example='domain add example.com description="Example Inc" mailboxes=50 quota=51200',
+    role=Role.OPERATOR,
+)
+def add_domain(call: Call) -> Plan | None:
+    if not call.args.positional and not call.args.options:
+        channel = call.origin.channel_id
+        view = domain_form(channel)
+        call.services.slack.views_open(
+            trigger_id=trigger(call, "domain add DOMAIN mailboxes=N quota=MiB"), view=view
+        )
+        return None
+    name = call.args.take("DOMAIN")
+    settings = domain_settings(call)
+    call.args.done()
+    return new_domain(call, name, settings)
+
+
+@command(
+    "domain",
+    "edit",
+    usage="domain edit DOMAIN [description=…] [mailboxes=N] [aliases=N] [quota=MiB] [maxquota=MiB] "
+    "[defquota=MiB] [active=yes|no]",
+    summary="change a domain's description, limits, quotas or state",
+    example="domain edit example.org mailboxes=100 quota=102400",
+    role=Role.OPERATOR,
+)
+def edit_domain(call: Call) -> Plan:
+    name = parsed(call, valid_domain, call.args.take("DOMAIN"))
+    settings = domain_settings(call)
+    call.args.done()
+    if not settings.given():
+        raise call.args.error("name at least one setting to change, e.g. `mailboxes=100`.")
+    dom = _the_domain(call, name)
+    problems = quota_order(settings, dom)
+    if problems:
+        raise Invalid(problems, usage=call.args.usage)
+    api_call = calls.edit_domain(name, active=settings.active, **settings.builder_args())
+    return Plan.of(
+        call,
+        summary=f"Change domain {name}: {settings.describe()}",
+        target=f"domain:{name}",
+        calls=[api_call],
+        state=StateRef(reader="domain", key=name),
+    )
+
+
+@command(
+    "domain",
+    "delete",
+    usage='domain delete DOMAIN [reason="…"]',
+    summary="delete a domain that has no mailboxes left, with its aliases, BCC maps and spam policies",
+    example='domain delete old.example reason="moved to example.org"',
+    destructive=True,
+)
+def delete_domain(call: Call) -> Plan:
+    name = parsed(call, valid_domain, call.args.take("DOMAIN"))
+    call.args.done()
+    dom = _the_domain(call, name)
+    if dom.mboxes_in_domain:
+        raise ChatopsError(
+            f"{code(name)} still has {plural(dom.mboxes_in_domain, 'mailbox', 'mailboxes')}, and mailcow "
+            "refuses to delete a domain that has any. Delete them first "
+            f"({slash(call, f'mailbox list {name}')}), then ask again. Nothing was requested."
+        )
+    return Plan.of(
+        call,
+        summary=f"Delete domain {name} with its {plural(dom.aliases_in_domain, 'alias', 'aliases')}, "
+        "alias domains, BCC maps and spam policies",
+        target=f"domain:{name}",
+        calls=[calls.delete_domains(name)],
+        state=StateRef(reader="domain", key=name),
+    )
+
+
+def domain_form(channel: str) -> View:
+    """The create-domain form, filled in with what mailcow's default template would give."""
+    blocks: list[Block] = [
+        text_input("domain_name", "Domain", placeholder="example.com", max_length=253),
+        text_input("description", "Description", optional=True, max_length=255),
+        number_input("mailboxes", "Mailboxes, at most", initial=_TEMPLATE["mailboxes"]),
+        number_input("aliases", "Aliases, at most", initial=_TEMPLATE["aliases"], minimum=1),
+        number_input("quota_mb", "Domain quota (MiB)", initial=_TEMPLATE["quota"], minimum=1),
+        number_input(
+            "maxquota_mb", "Maximum quota of a mailbox (MiB)", initial=_TEMPLATE["maxquota"], minimum=1
+        ),
+        number_input(
+            "defquota_mb", "Default quota of a new mailbox (MiB)", initial=_TEMPLATE["defquota"], minimum=1
+        ),
+        checkboxes_input("flags", "Options", [("active", "Active")], checked=["active"]),
+    ]
+    return modal(DOMAIN_CREATE, "Add a domain", blocks, submit="Add", metadata={"channel": channel})
+
+
+def check_domain_form(services: Services, submission: Submission) -> Ready:
+    name = submission.text("domain_name").lower()
+    call = submission.call(services, "domain.add", f"domain add {name}")
+    settings = DomainSettings(
+        description=submission.text("description") or None,
+        mailboxes=submission.number("mailboxes", "The mailbox limit"),
+        aliases=submission.number("aliases", "The alias limit"),
+        quota=submission.number("quota_mb", "The domain quota"),
+        maxquota=submission.number("maxquota_mb", "The maximum mailbox quota"),
+        defquota=submission.number("defquota_mb", "The default mailbox quota"),
+        active="active" in submission.ticked("flags"),
+    )
+    return Ready(new_domain(call, name, settings), call.origin.command_text)
+
+
+def register(app: App, services: Services) -> None:
+    form(app, services, DOMAIN_CREATE, check_domain_form)

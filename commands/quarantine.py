@@ -3,6 +3,10 @@
 The usual question is "did a mail for jane get stuck?", so the list takes an optional address or
 domain that must match the sender or a recipient. mailcow returns the whole quarantine table in one
 answer, without paging (SERVER-FACTS §4.7), so the filter runs here.
+
+`release` and `delete` both need an approval: a release delivers the message to its recipient and
+teaches rspamd it was ham (SERVER-FACTS §4.7), which is how a phishing mail reaches an inbox; a
+delete is final. The request shows who sent what to whom, with its score, so it is decided on that.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from collections import Counter
 from slack_sdk.models.blocks import Block
 
 from bot.args import address_or_domain
-from bot.mailcow import QuarantineItem
+from bot.mailcow import QuarantineItem, calls
+from bot.plans import Plan
 from bot.render import Listing, ago, clip, code, context, esc, number, utc
 from bot.reply import Reply
 from commands import Call, command, describe_area
+from commands._writes import Entries, built, delete_by_id, keyed, numeric_id, one
 from commands.domain import parsed, plural
 
 describe_area("quarantine", "mail held back by the spam and virus filter")
@@ -103,3 +109,59 @@ def list_quarantine(call: Call) -> Reply:
         filename="quarantine.csv",
     )
     return Reply(headline=headline, blocks=blocks, listing=listing)
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+def _item_facts(item: QuarantineItem) -> dict[str, str]:
+    return {
+        "from": item.sender or "<>",
+        "to": item.rcpt,
+        "subject": clip(item.subject, 200) or "(no subject)",
+        "score": f"{item.score:.1f} ({item.action or '?'})",
+        "virus": "yes" if item.virus_flag else "no",
+        "quarantined": utc(item.created),
+    }
+
+
+TARGETS: Entries[QuarantineItem] = Entries(
+    area="quarantine",
+    noun="quarantined message",
+    list_usage="quarantine list",
+    find=keyed(lambda client: client.quarantine(), lambda item: (item.id,)),
+    facts=one(_item_facts),
+    title=lambda item: f"#{item.id} from {item.sender or '<>'} to {item.rcpt}, “{clip(item.subject, 80)}”",
+)
+
+
+@command(
+    "quarantine",
+    "release",
+    usage='quarantine release ID [reason="…"]',
+    summary="deliver a quarantined message to its recipient (rspamd learns it as ham)",
+    example="quarantine release 12",
+    destructive=True,
+)
+def release_item(call: Call) -> Plan:
+    key = numeric_id(call, TARGETS, call.args.take("the quarantined message's ID"))
+    call.args.done()
+    [item] = TARGETS.existing(call, key)
+    virus = " It was flagged as carrying a VIRUS." if item.virus_flag else ""
+    summary = (
+        f"Release quarantined message {TARGETS.title(item)}: it is delivered to {item.rcpt}, "
+        f"and rspamd learns it as ham.{virus}"
+    )
+    return TARGETS.plan(call, key, summary, built(call, lambda: calls.edit_qitem(key, "release")))
+
+
+@command(
+    "quarantine",
+    "delete",
+    usage='quarantine delete ID [reason="…"]',
+    summary="delete a quarantined message for good; it is never delivered",
+    example="quarantine delete 12",
+    destructive=True,
+)
+def delete_item(call: Call) -> Plan:
+    return delete_by_id(call, TARGETS, calls.delete_qitems, ": it is gone for good and never delivered")

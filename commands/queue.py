@@ -11,6 +11,10 @@ The actions are plans on the one target `queue` (so two never interleave): `flus
 Their target state is the size of each queue for whole-queue actions, and where each listed message
 is for the others; so a flush approved after the queue changed is refused, while unrelated mail
 arriving does not block a hold of one message.
+
+`queue watch` puts thresholds on the queue (total, deferred, age of the oldest message not on hold)
+for the on-call: one alert per incident, updated in place, with Show deferred, Flush and Snooze
+buttons; the mechanics are in `bot/watch.py`, what is measured is here.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from slack_bolt import App
 from slack_sdk.models.blocks import Block
 
+from bot import watch
 from bot.args import queue_id
 from bot.mailcow import MailcowClient, MailcowError, QueueItem, calls
 from bot.plans import Plan, StateRef, state_reader
@@ -40,9 +46,13 @@ from bot.render import (
 )
 from bot.reply import Reply
 from bot.roles import Role
+from bot.services import Services
+from bot.watch import AlertButton, Kind, Limit, Reading, Unreadable, watch_kind
 from commands import Call, command, describe_area
 
-describe_area("queue", "Postfix's mail queue: what is stuck and why; flush, hold, release, delete")
+describe_area(
+    "queue", "Postfix's mail queue: what is stuck and why; flush, hold, release, delete; watch for on-call"
+)
 
 QUEUES = ("active", "deferred", "hold", "incoming", "maildrop")
 TOP = 5
@@ -210,10 +220,10 @@ def queue_listing(items: list[QueueItem], now: float, title: str) -> Listing:
     )
 
 
-def postfix_state(call: Call) -> str | None:
+def postfix_state(client: MailcowClient) -> str | None:
     """The postfix container's state when mailcow can tell us, to tell 'empty' from 'unreadable'."""
     try:
-        containers = call.mailcow.status_containers()
+        containers = client.status_containers()
     except MailcowError:
         return None
     if not containers:
@@ -244,7 +254,7 @@ def show_queue(call: Call) -> Reply:
     status = "info"
     blocks: list[Block] = []
     if not items and not wanted.active:
-        state = postfix_state(call)
+        state = postfix_state(call.mailcow)
         if state is not None and state != "running":
             status = "warn"
             headline = (
@@ -424,3 +434,89 @@ def release_messages(call: Call) -> Plan:
         calls=[calls.edit_mailq("unhold", ids)],
         state=StateRef(reader="queue", key=",".join(ids)),
     )
+
+
+# --- the queue watch -----------------------------------------------------------------------------
+
+
+def measure_queue(services: Services) -> Reading:
+    """The numbers the watch compares: total, deferred, and the age (minutes) of the oldest message not
+    on hold. Held mail waits on purpose, so putting a message on hold is how to stop it alerting."""
+    client = services.mailcow
+    items = client.queue(fresh=True)
+    if not items:
+        state = postfix_state(client)
+        if state != "running":
+            raise Unreadable(
+                "mailcow lists no queued mail, but postfix-mailcow is "
+                f"{state or 'not reported by dockerapi'}, so the queue cannot be read"
+            )
+    now = services.scheduler.clock()
+    summary = QueueSummary(items, now)
+    by_queue = summary.by_queue
+    waiting = [item for item in items if item.queue_name != "hold" and item.arrival_time]
+    oldest = min(waiting, key=lambda item: item.arrival_time) if waiting else None
+    age = max(0.0, now - oldest.arrival_time) if oldest else 0.0
+    facts = [
+        ("Total", number(len(items))),
+        *((name.capitalize(), number(by_queue[name])) for name in QUEUES if by_queue.get(name)),
+        ("Oldest not held", f"{duration(age)} ({code(oldest.queue_id)})" if oldest else "—"),
+    ]
+    reasons = [f"*Top deferral reason*: {number(n)} × {esc(r[:400])}" for r, n in summary.top_reasons()[:1]]
+    return Reading(
+        numbers={"total": len(items), "deferred": by_queue.get("deferred", 0), "age": age / 60},
+        facts=facts,
+        lines=reasons,
+    )
+
+
+QUEUE_WATCH = watch_kind(
+    Kind(
+        name="queue",
+        area="queue",
+        title="Mail queue",
+        limits=(
+            Limit("total", "total", lambda s: s.watch_queue_total),
+            Limit("deferred", "deferred", lambda s: s.watch_queue_deferred),
+            Limit(
+                "age",
+                "oldest",
+                lambda s: s.watch_queue_age_minutes,
+                show=lambda minutes: duration(minutes * 60),
+                unit="minutes",
+            ),
+        ),
+        measure=measure_queue,
+        buttons=(
+            AlertButton("Show deferred", "watch_queue_deferred", "queue show queue=deferred", Role.VIEWER),
+            AlertButton(
+                "Flush",
+                "watch_queue_flush",
+                "queue flush",
+                Role.OPERATOR,
+                confirm=(
+                    "Ask to flush the queue?",
+                    "This posts an approval request; the flush runs once an approver approves it.",
+                    "Ask for approval",
+                ),
+            ),
+        ),
+    )
+)
+
+
+@command(
+    "queue",
+    "watch",
+    usage="queue watch [#channel] [total=N] [deferred=N] [age=MIN] | off | status",
+    summary="alert a channel when the queue crosses a threshold: one message per incident, updated "
+    "until it recovers (held mail does not age)",
+    example="queue watch #ops deferred=300 age=120",
+)
+def watch_queue(call: Call) -> Reply:
+    return watch.configure_command(call, QUEUE_WATCH)
+
+
+def register(app: App, services: Services) -> None:
+    """The watches' polling job and alert buttons (once per app; `commands/ban.py` asks too)."""
+    watch.register(app, services)

@@ -304,7 +304,7 @@ def test_the_sweeper_expires_requests_and_redraws_them(
 ) -> None:
     settings = services.settings
     request = ask("queue flush")
-    assert services.scheduler.run_pending() == ["approvals.expire", "approvals.interrupted"]
+    assert services.scheduler.run_pending() == ["approvals.expire", "approvals.interrupted", "watch.poll"]
     assert "Approval needed" in shown(fake_slack, request.ts)
 
     clock.advance(settings.approval_ttl)

@@ -24,9 +24,9 @@ from bot.approvals.state import Approval, State, Verdict, describe
 from bot.errors import ChatopsError
 from bot.guard import interaction
 from bot.mailcow import MailcowError
-from bot.plans import Plan, database_refusal, read_state, require_approvals, run_approved
-from bot.render import MAX_TEXT, clip, code
-from bot.reply import Reply, deliver, send_ephemeral
+from bot.plans import Outcome, Plan, database_refusal, read_state, require_approvals, run_approved
+from bot.render import MAX_TEXT, clip, code, context, esc, section
+from bot.reply import Reply, deliver, send_direct, send_ephemeral
 from bot.roles import Role
 from bot.services import Origin, Services
 from bot.store import StoreUnavailable
@@ -91,6 +91,38 @@ def redraw(services: Services, approval: Approval) -> None:
         log.warning("could not redraw approval %s: %s", approval.id, error.response.get("error"))
 
 
+def hand_over(services: Services, approval: Approval, outcome: Outcome) -> str:
+    """Send what the approved run generated (a password) to the person who asked, once; say where.
+
+    A direct message, because they may be anywhere by the time someone approves: an ephemeral
+    message reaches only a client open in the channel at that moment. The secret is in the blocks
+    only, so notification previews do not show it.
+    """
+    plan = Plan.from_json(approval.plan)
+    passwords = [
+        f"New password for {code(plan.calls[slot.call].target)}: {code(outcome.secrets[slot.fields[0]])}"
+        for slot in plan.fill_at_run
+        if not slot.sealed
+    ]
+    text = "\n".join(
+        [f"*{esc(plan.summary)}*: done.", *passwords, "Shown once, only to you: it is kept nowhere."]
+    )
+    try:
+        send_direct(
+            services.slack,
+            approval.requested_by,
+            f"{plan.summary}: done. Open this message for the new password.",
+            [section(text)],
+        )
+    except SlackApiError as error:
+        log.warning("could not hand the new password for %s to its requester: %s", plan.target, error)
+        return (
+            f":warning: The new password could not be sent to <@{approval.requested_by}> (Slack said "
+            f"`{error.response.get('error')}`) and is kept nowhere: ask for another reset."
+        )
+    return f":key: The new password went to <@{approval.requested_by}> in a direct message, once."
+
+
 def register(app: App, services: Services) -> None:
     interaction(APPROVE, Role.APPROVER)
     interaction(DENY, Role.OPERATOR)
@@ -151,7 +183,10 @@ def register(app: App, services: Services) -> None:
             correlation_id=origin.correlation_id,
             thread_ts=final.message_ts,
         )
-        deliver(services.slack, where, outcome.reply(), command=services.settings.command)
+        reply = outcome.reply()
+        if outcome.ok and outcome.secrets:
+            reply.blocks.append(context(hand_over(services, final, outcome)))
+        deliver(services.slack, where, reply, command=services.settings.command)
 
     def ask_deny_reason(body: dict[str, Any], context: dict[str, Any]) -> None:
         origin, approval_id = _click(body, context)
