@@ -61,6 +61,10 @@ LOCK_TTL = 60.0
 """A dead runner's lock frees itself this long after its last heartbeat."""
 LOCK_WAIT = 60.0
 """How long an action waits for another action on the same target before giving up."""
+UNRECORDED = (
+    "The bot's database was unavailable when this finished, so the outcome is not recorded there; "
+    "the request will show as interrupted."
+)
 GENERATED = "<generated when the action runs>"
 """What a builder gets instead of a secret listed in `Plan.fill_at_run`."""
 
@@ -243,6 +247,8 @@ class Outcome:
     seconds: float = 0.0
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     """Values generated for `fill_at_run`, by field name: for private delivery only, never rendered."""
+    unrecorded: bool = False
+    """mailcow ran it, but the database was down when it finished: the outcome is only in Slack."""
 
     @property
     def ok(self) -> bool:
@@ -269,7 +275,8 @@ class Outcome:
             return f"{line} · read back: {back}" if back else line
         line = self.error or "failed"
         if self.done:
-            line += f" (went through before that: {', '.join(call.describe() for call, _ in self.done)})"
+            went = ", ".join(f"{call.describe()} on {call.target}" for call, _ in self.done)
+            line += f" (went through before that: {went})"
         return line
 
     def reply(self) -> Reply:
@@ -289,6 +296,8 @@ class Outcome:
         if self.ok and back:
             blocks.append(section(clip(f"*Read back from mailcow*: {esc(back)}", MAX_SECTION)))
         blocks.append(context(f"{len(self.done)} of {len(self.plan.calls)} call(s) · {self.seconds:.1f} s"))
+        if self.unrecorded:
+            blocks.append(context(UNRECORDED))
         if self.ok:
             return Reply(headline=f"Done: {esc(self.plan.summary)}", blocks=blocks, status="ok")
         return Reply(headline=f"Failed: {esc(self.plan.summary)}", blocks=blocks, status="error")
@@ -334,7 +343,12 @@ def run_approved(services: Services, approval: Approval) -> Outcome | None:
             log.warning("approval %s was marked interrupted while its action still runs", approval.id)
 
     outcome = _execute(services, plan, holder=runner, expected=json.loads(approval.target_state), beat=beat)
-    approvals.finish(approval.id, outcome.ok, outcome.text())
+    try:
+        approvals.finish(approval.id, outcome.ok, outcome.text())
+    except StoreUnavailable as error:
+        # mailcow already acted: what it answered must still reach people, so this is not a refusal.
+        log.warning("the outcome of approval %s is not recorded: %s", approval.id, error)
+        outcome.unrecorded = True
     return outcome
 
 

@@ -19,7 +19,19 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient
 
-from bot.render import MAX_BUTTON_VALUE, MAX_TEXT, Listing, clip, code, context, esc, section, split_messages
+from bot.guard import redact_options
+from bot.render import (
+    MAX_BLOCKS,
+    MAX_BUTTON_VALUE,
+    MAX_TEXT,
+    Listing,
+    clip,
+    code,
+    context,
+    esc,
+    section,
+    split_messages,
+)
 from bot.services import Origin
 
 log = logging.getLogger(__name__)
@@ -50,7 +62,8 @@ def retry_handlers() -> list[ConnectionErrorRetryHandler | RateLimitErrorRetryHa
 
 
 def command_label(origin: Origin, command: str) -> str:
-    return code(f"{command} {origin.command_text}".strip()) if origin.command_text else ""
+    """The command as typed, for the parent message; a `password=…` typed into it is not echoed."""
+    return code(f"{command} {redact_options(origin.command_text)}".strip()) if origin.command_text else ""
 
 
 def parent_blocks(origin: Origin, reply: Reply, command: str) -> list[Block]:
@@ -90,7 +103,11 @@ def deliver(slack: WebClient, origin: Origin, reply: Reply, *, command: str = "/
     except SlackApiError as error:
         code_ = str(error.response.get("error", ""))
         if code_ in _CHANNEL_GONE:
-            send_ephemeral(slack, origin, channel_problem(code_, origin.channel_id), [])
+            # The answer itself must not be lost (a write may already have run): it goes to the
+            # requester alone, with what to do about the channel.
+            problem = channel_problem(code_, origin.channel_id)
+            blocks = [section(reply.title), *reply.blocks][: MAX_BLOCKS - 1]
+            send_ephemeral(slack, origin, f"{reply.title}\n{problem}", [*blocks, context(problem)])
             return None
         raise
 
@@ -98,8 +115,8 @@ def deliver(slack: WebClient, origin: Origin, reply: Reply, *, command: str = "/
 def channel_problem(error_code: str, channel_id: str) -> str:
     if error_code == "not_in_channel":
         return (
-            f":warning: I am not a member of <#{channel_id}>, so I could not post the answer there. "
-            "Invite me with `/invite @mailcow-chatops` and run the command again."
+            f":warning: I am not a member of <#{channel_id}>, so only you see this answer. "
+            "Invite me with `/invite @mailcow-chatops` so answers are posted there."
         )
     if error_code == "is_archived":
         return f":warning: <#{channel_id}> is archived, so I could not post the answer there."

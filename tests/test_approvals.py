@@ -620,7 +620,7 @@ def test_a_plan_stops_at_the_first_failing_call_and_says_what_went_through(
     assert (
         outcome.error == f"mailcow refused delete/mailq for {deleted}: the docker API gave no usable answer."
     )
-    assert outcome.text().endswith("(went through before that: POST /api/v1/edit/mailq)")
+    assert outcome.text().endswith(f"(went through before that: POST /api/v1/edit/mailq on {held})")
     reply = outcome.reply()
     details = "\n".join(texts([b.to_dict() for b in reply.blocks]))
     assert reply.status == "error" and reply.headline.startswith("Failed: Hold one message")

@@ -264,11 +264,6 @@ def test_an_approved_plan_that_fails_half_way_is_failed_says_what_went_through_a
     assert len(fake_mailcow.calls("delete/mailq")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Outcome.text() names what went through by endpoint only (`POST /api/v1/edit/mailq`), "
-    "not what it acted on, so the request message and the audit trail cannot say which message was held",
-)
 def test_the_request_message_and_the_audit_trail_name_what_the_calls_that_went_through_acted_on(
     fake_slack: FakeSlack, services: Services, half_way: HalfWay
 ) -> None:

@@ -156,12 +156,6 @@ def test_a_run_whose_outcome_could_not_be_recorded_is_not_left_running(
     assert len(fake_mailcow.calls("edit/mailq")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when the database drops after mailcow did the work, approvals.finish raises StoreUnavailable "
-    "out of run_approved: the outcome is dropped and the approver is told changes are refused, "
-    "though the flush ran",
-)
 def test_a_run_whose_database_drops_after_the_write_still_shows_mailcows_answer(
     fake_slack: FakeSlack, fake_mailcow: FakeMailcow, flush_losing_its_database: Request
 ) -> None:

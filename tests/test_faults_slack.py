@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from bot.approvals import State
 from bot.approvals.blocks import APPROVE, DENY
 from bot.render import PAGE_NEXT
@@ -160,11 +158,6 @@ def test_an_outcome_whose_redraw_slack_refuses_still_reaches_the_thread(
     assert len(fake_slack.calls_to("chat.update")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.open failing with expired_trigger_id raises out of the Deny click's lazy listener: "
-    "the person is told nothing and the reason form never opens",
-)
 def test_a_deny_click_whose_form_slack_will_not_open_any_more_asks_to_click_again(
     slack: SlackDriver, fake_slack: FakeSlack, services: Services, ask: Ask
 ) -> None:
@@ -177,12 +170,6 @@ def test_a_deny_click_whose_form_slack_will_not_open_any_more_asks_to_click_agai
     assert approval_state(services, request.id) == State.PENDING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an approved run's outcome goes only to the channel and chat.postEphemeral; when the bot was "
-    "removed from the channel the approver is told nothing (the click's response_url is not used, and "
-    "reply.deliver sends only 'invite me and run the command again', without the outcome)",
-)
 def test_the_approver_learns_the_outcome_when_the_bot_was_removed_from_the_channel(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, ask: Ask
 ) -> None:
@@ -195,12 +182,6 @@ def test_the_approver_learns_the_outcome_when_the_bot_was_removed_from_the_chann
     assert "run the command again" not in said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when an operator's write ran but its answer cannot be posted (not_in_channel), reply.deliver "
-    "replaces the outcome with 'invite me and run the command again': the outcome is lost and the "
-    "person is told to repeat a change that was made",
-)
 def test_an_operator_learns_a_writes_outcome_when_the_bot_is_not_in_the_channel(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:

@@ -170,17 +170,22 @@ def register(app: App, services: Services) -> None:
     def run(origin: Origin, approval: Approval) -> None:
         try:
             outcome = run_approved(services, approval)
-            if outcome is None:
-                return
-            final = require_approvals(services).get(approval.id) or approval
         except (StoreUnavailable, ChatopsError) as error:
             refuse(origin, error)
             return
-        redraw(services, final)
+        if outcome is None:
+            return
+        final = approval
+        try:
+            final = require_approvals(services).get(approval.id) or approval
+            redraw(services, final)
+        except StoreUnavailable as error:
+            log.warning("could not redraw approval %s: %s", approval.id, error)
         where = Origin(
             channel_id=final.channel_id,
             user_id=origin.user_id,
             correlation_id=origin.correlation_id,
+            response_url=origin.response_url,
             thread_ts=final.message_ts,
         )
         reply = outcome.reply()
@@ -198,7 +203,17 @@ def register(app: App, services: Services) -> None:
         if approval is None or approval.state != State.PENDING:
             tell(origin, f"Nothing to deny: {describe(approval) if approval else 'no such request'}.")
             return
-        services.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(approval))
+        try:
+            services.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(approval))
+        except SlackApiError as error:
+            code_ = error.response.get("error")
+            log.warning("could not open the deny form of approval %s: %s", approval_id, code_)
+            why = (
+                "Slack's time to open the form ran out"
+                if code_ == "expired_trigger_id"
+                else f"Slack would not open the form (`{code_}`)"
+            )
+            tell(origin, f":hourglass: {why}, so nothing was denied. Click *Deny* again.")
 
     def deny(body: dict[str, Any], context: dict[str, Any]) -> None:
         logs.correlation_id.set(context.get("correlation_id", "-"))
