@@ -265,6 +265,12 @@ class Outcome:
             return f"could not read it back: {self.read_back_problem}"
         if self.before is None or self.after is None:
             return ""
+        if self.before and not self.after:  # a delete: what it was says more than every field → (none)
+            was = "; ".join(
+                f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+                for key, value in self.before.items()
+            )
+            return f"no longer in mailcow (was: {was})"
         return state_changes(self.before, self.after) or "no visible change"
 
     def text(self) -> str:

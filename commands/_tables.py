@@ -4,19 +4,20 @@ Those areas differ only in their rows: how one reads in Slack and which CSV colu
 `Table` holds exactly that, and turns rows into a `Reply` whose headline counts them (or says
 *none*, which is what mailcow's `{}` means) and whose thread pages through them with a CSV attached
 when long. `record_reply` and `not_found` are the `show` counterparts, so every area answers the same
-way.
+way. The small wording helpers below (`slash`, `active`, `rate_text`, …) and `parsed` are shared by
+every command module, so a thing reads the same wherever it appears.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from slack_sdk.models.blocks import Block
 
 from bot.args import UsageError
-from bot.render import Listing, context, esc, fields, number
+from bot.render import Listing, code, context, esc, fields, number
 from bot.reply import Reply, Status
 from commands import Call
 
@@ -88,12 +89,16 @@ def record_reply(
 
 def not_found(call: Call, what: str, list_usage: str) -> Reply:
     """The `show` answer for a key mailcow does not know, pointing at the list that has the real ones."""
-    slash = call.services.settings.command
     return Reply(
         headline=f"There is no {what}.",
-        blocks=[context(f"`{slash} {list_usage}` lists them.")],
+        blocks=[context(f"{slash(call, list_usage)} lists them.")],
         status="warn",
     )
+
+
+def slash(call: Call, text: str) -> str:
+    """A command the person can copy, spelled with this workspace's slash command."""
+    return code(f"{call.services.settings.command} {text}")
 
 
 def active(value: int) -> str:
@@ -103,6 +108,32 @@ def active(value: int) -> str:
 
 def yes_no(value: bool) -> str:
     return "yes" if value else "no"
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """`1 mailbox`, `5,000 mailboxes`."""
+    return f"{number(count)} {word if count == 1 else many or word + 's'}"
+
+
+FRAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+"""mailcow's rate-limit time frames (SERVER-FACTS §4.17) in words."""
+
+
+class Rate(Protocol):
+    """A rate limit as mailcow gives it: on a domain or mailbox, or as an entry of the rate-limit lists."""
+
+    @property
+    def value(self) -> int: ...
+
+    @property
+    def frame(self) -> str: ...
+
+
+def rate_text(limit: Rate | None) -> str:
+    """`10 messages per hour`; `none` for no limit (mailcow's `0`, or no limit object at all)."""
+    if limit is None or not limit.value:
+        return "none"
+    return f"{number(limit.value)} messages per {FRAMES.get(limit.frame, limit.frame or '?')}"
 
 
 def parsed(call: Call, validate: Callable[[str], T], raw: str) -> T:

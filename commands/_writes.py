@@ -1,5 +1,6 @@
 """What the write verbs of the configuration areas share: find what a key names, refuse what is not
-there, build the plan, and read the target's state for the request and for the read-back.
+there, build the plan, and read the target's state for the request and for the read-back. The same
+facts answer the area's `show` verb, so a person sees an entry exactly as an approver would.
 
 An `Entries` is one of mailcow's lists (BCC maps, forwarding hosts, DKIM keys, …) as its write verbs
 see it: `find` reads, fresh, the entries a key names (an id, or the natural key an add creates, such
@@ -30,11 +31,11 @@ from bot.plans import (
     run_now,
     state_reader,
 )
-from bot.render import code
+from bot.render import code, esc
 from bot.reply import Reply, deliver
 from bot.store import StoreUnavailable
 from commands import Call
-from commands.domain import slash
+from commands._tables import not_found, record_reply, slash
 
 Row = TypeVar("Row")
 Facts = dict[str, str]
@@ -73,6 +74,16 @@ class Entries(Generic[Row]):
             )
         return rows
 
+    def show(self, call: Call, key: str, named: str = "") -> Reply:
+        """`AREA show KEY`: the entry's facts, or where the real keys are when `key` names nothing."""
+        rows = self.find(call.mailcow, key)
+        if not rows:
+            return not_found(call, f"{self.noun} {named or code(key)}", self.list_usage)
+        return record_reply(
+            f"{_opening(self.noun)} {esc(self.title(rows[0]))}",
+            [(esc(_opening(label)), esc(value)) for label, value in self.facts(rows).items()],
+        )
+
     def plan(
         self,
         call: Call,
@@ -82,14 +93,7 @@ class Entries(Generic[Row]):
         fill_at_run: Sequence[RuntimeSecret] = (),
     ) -> Plan:
         """A one-call plan on the entries `key` names, read back through this area's state reader."""
-        return Plan.of(
-            call,
-            summary=summary,
-            target=f"{self.area}:{key}",
-            calls=[api_call],
-            state=StateRef(reader=self.area, key=key),
-            fill_at_run=fill_at_run,
-        )
+        return plan_on(call, self.area, key, summary, api_call, fill_at_run=fill_at_run)
 
     def delete(
         self, call: Call, key: str, build: Callable[[str], ApiCall], consequence: str = "", named: str = ""
@@ -98,6 +102,32 @@ class Entries(Generic[Row]):
         [row, *_] = self.existing(call, key, named)
         summary = f"Delete {self.noun} {self.title(row)}{consequence}"
         return self.plan(call, key, summary, built(call, lambda: build(key)))
+
+
+def _opening(words: str) -> str:
+    """`words` as they open a headline or label: "BCC map" stays, "sender" becomes "Sender"
+    (`str.capitalize` would lower the rest)."""
+    return words[:1].upper() + words[1:]
+
+
+def plan_on(
+    call: Call,
+    area: str,
+    key: str,
+    summary: str,
+    *api_calls: ApiCall,
+    fill_at_run: Sequence[RuntimeSecret] = (),
+) -> Plan:
+    """A plan on the target `area:key`, whose state the reader registered as `area` reads with `key`:
+    shown in an approval request, checked again before the run, and read back after it."""
+    return Plan.of(
+        call,
+        summary=summary,
+        target=f"{area}:{key}",
+        calls=api_calls,
+        state=StateRef(reader=area, key=key),
+        fill_at_run=fill_at_run,
+    )
 
 
 def keyed(
@@ -113,7 +143,7 @@ def keyed(
 
 
 def one(facts: Callable[[Row], Facts]) -> Callable[[Sequence[Row]], Facts]:
-    """Facts of the single entry a key names; `{}` once it is gone (the read-back shows `→ (none)`)."""
+    """Facts of the single entry a key names; `{}` once it is gone (the read-back says so)."""
     return lambda rows: facts(rows[0]) if rows else {}
 
 
@@ -140,13 +170,23 @@ def numeric_id(call: Call, entries: Entries[Row], raw: str, hint: str = "") -> s
     return str(int(raw))
 
 
+def only_id(call: Call, entries: Entries[Row]) -> str:
+    """The one argument of `AREA show|delete|… ID`: an entry's database id, checked."""
+    raw = call.args.take(f"the {entries.noun}'s ID")
+    call.args.done()
+    return numeric_id(call, entries, raw)
+
+
+def show_by_id(call: Call, entries: Entries[Row]) -> Reply:
+    """`AREA show ID`, the same for every list keyed by a database id."""
+    return entries.show(call, only_id(call, entries))
+
+
 def delete_by_id(
     call: Call, entries: Entries[Row], build: Callable[[str], ApiCall], consequence: str = ""
 ) -> Plan:
     """`AREA delete ID`, the same for every list keyed by a database id."""
-    raw = call.args.take(f"the {entries.noun}'s ID")
-    call.args.done()
-    return entries.delete(call, numeric_id(call, entries, raw), build, consequence)
+    return entries.delete(call, only_id(call, entries), build, consequence)
 
 
 def run_for_requester(call: Call, plan: Plan, private: Callable[[Outcome], Reply]) -> None:

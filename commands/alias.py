@@ -21,15 +21,16 @@ from bot.args import domain as valid_domain
 from bot.args import flag as valid_flag
 from bot.mailcow import Alias, MailcowClient, calls
 from bot.mailcow.calls import SpecialGoto
-from bot.plans import Plan, StateRef, state_reader
+from bot.plans import Plan, state_reader
 from bot.render import Listing, code, context, esc, freshness, number
 from bot.reply import Reply
 from bot.roles import Role
 from bot.services import Services
 from commands import Call, command, describe_area
 from commands._modals import Invalid, Ready, Submission, checkboxes_input, form, modal, text_input, trigger
-from commands._writes import built
-from commands.domain import empty_in_domain, optional_domain, parsed, plural, slash
+from commands._tables import parsed, plural, slash
+from commands._writes import built, plan_on
+from commands.domain import empty_in_domain, optional_domain
 
 describe_area(
     "alias",
@@ -231,13 +232,8 @@ def new_alias(call: Call, address: str, goto: str, *, active: bool = True) -> Pl
     if problems:
         raise Invalid(problems, usage=call.args.usage)
     api_call = built(call, lambda: calls.add_alias(address, gotos or None, special=special, active=active))
-    return Plan.of(
-        call,
-        summary=f"Add alias {address} → {goto_summary(gotos, special)}{'' if active else ' (inactive)'}",
-        target=f"alias:{address}",
-        calls=[api_call],
-        state=StateRef(reader="alias", key=address),
-    )
+    summary = f"Add alias {address} → {goto_summary(gotos, special)}{'' if active else ' (inactive)'}"
+    return plan_on(call, "alias", address, summary, api_call)
 
 
 def _unavailable(client: MailcowClient, address: str) -> str | None:
@@ -319,12 +315,8 @@ def edit_alias(call: Call) -> Plan:
             alias.id, goto=gotos or None, special=special, active=enabled, public_comment=comment
         ),
     )
-    return Plan.of(
-        call,
-        summary=f"Change alias {alias.address}: {', '.join(changes)}",
-        target=f"alias:{alias.address}",
-        calls=[api_call],
-        state=StateRef(reader="alias", key=alias.address),
+    return plan_on(
+        call, "alias", alias.address, f"Change alias {alias.address}: {', '.join(changes)}", api_call
     )
 
 
@@ -340,13 +332,8 @@ def delete_alias(call: Call) -> Plan:
     key = call.args.take("ADDRESS or ID")
     call.args.done()
     alias = _the_alias(call, key)
-    return Plan.of(
-        call,
-        summary=f"Delete alias {alias.address} (to {goto_summary(alias.gotos()[:5], special_of(alias))})",
-        target=f"alias:{alias.address}",
-        calls=[calls.delete_aliases(alias.id)],
-        state=StateRef(reader="alias", key=alias.address),
-    )
+    summary = f"Delete alias {alias.address} (to {goto_summary(alias.gotos()[:5], special_of(alias))})"
+    return plan_on(call, "alias", alias.address, summary, calls.delete_aliases(alias.id))
 
 
 def alias_form(channel: str) -> View:

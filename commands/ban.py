@@ -41,7 +41,7 @@ from bot.args import ip, network
 from bot.errors import ChatopsError
 from bot.guard import interaction
 from bot.mailcow import ActiveBan, ApiCall, Fail2ban, LogEntry, MailcowClient, MailcowError, PermBan, calls
-from bot.plans import Plan, StateRef, state_reader
+from bot.plans import Plan, state_reader
 from bot.render import (
     actions,
     ago,
@@ -61,9 +61,8 @@ from bot.roles import Role
 from bot.services import Services
 from bot.watch import AlertButton, Kind, Limit, Reading, Unreadable, watch_kind
 from commands import Call, command, describe_area
-from commands._tables import Table, parsed
-from commands._writes import built
-from commands.domain import slash
+from commands._tables import Table, parsed, plural, slash
+from commands._writes import built, plan_on
 
 describe_area(
     "ban",
@@ -229,7 +228,7 @@ class BanReport:
             return text, "warn"
         if self.permanent:
             return f"{who} is *permanently banned* (network {code(self.permanent[0].network)})", "warn"
-        tried = f" · {failures} recent auth failure{'s' if failures != 1 else ''}" if failures else ""
+        tried = f" · {plural(failures, 'recent auth failure')}" if failures else ""
         if self.denied_by:
             return (
                 f"{who} is not banned yet but *denylisted* by {code(self.denied_by[0])}: "
@@ -527,9 +526,7 @@ def network_argument(call: Call, what: str) -> Network:
 
 def ban_plan(call: Call, summary: str, key: str, *api_calls: ApiCall) -> Plan:
     """A plan on fail2ban's entries for `key` (comma-separated networks), read back by `ban_state`."""
-    return Plan.of(
-        call, summary=summary, target=f"ban:{key}", calls=api_calls, state=StateRef(reader="ban", key=key)
-    )
+    return plan_on(call, "ban", key, summary, *api_calls)
 
 
 @command(

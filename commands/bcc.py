@@ -1,8 +1,9 @@
 """`/mailcow bcc …`: BCC maps, which silently copy a sender's or recipient's mail to another address.
 
-Worth a look when someone asks "who else gets my mail": an active map copies every message. Adding
-one runs at once for an operator; deleting one needs an approval. mailcow stores a domain as
-`@domain` (SERVER-FACTS §4.12), so a map is found by its type and address either way.
+Worth a look when someone asks "who else gets my mail": an active map copies every message. `show`
+gives one map as an approver sees it; adding one runs at once for an operator; deleting one needs an
+approval. mailcow stores a domain as `@domain` (SERVER-FACTS §4.12), so a map is found by its type
+and address either way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
 from commands._tables import Table, active, parsed
-from commands._writes import Entries, built, delete_by_id, keyed, one
+from commands._writes import Entries, built, delete_by_id, keyed, one, show_by_id
 
 describe_area(
     "bcc",
@@ -54,6 +55,17 @@ def list_maps(call: Call) -> Reply:
     maps = call.mailcow.bcc_maps()
     live = sum(1 for m in maps if m.active)
     return MAPS.reply(maps, summary=(f"{live} active" if maps else "",))
+
+
+@command(
+    "bcc",
+    "show",
+    usage="bcc show ID",
+    summary="one BCC map (its number in `bcc list`): whose mail is copied, to whom, active or not",
+    example="bcc show 7",
+)
+def show_map(call: Call) -> Reply:
+    return show_by_id(call, TARGETS)
 
 
 # --- writes --------------------------------------------------------------------------------------

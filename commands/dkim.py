@@ -22,8 +22,9 @@ from bot.render import code, context, esc, fields, preformatted
 from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
+from commands._tables import parsed, plural, slash
 from commands._writes import Entries, built
-from commands.domain import no_domain, parsed, plural, slash
+from commands.domain import no_domain
 
 describe_area("dkim", "DKIM signing keys: the DNS record to publish; create, copy, delete")
 

@@ -5,8 +5,9 @@ mailcow reports two different "quota used" numbers for a domain (SERVER-FACTS §
 is what is really *stored*. Running out of the first blocks new mailboxes; running out of disk is
 the second. Both are shown, labelled, so nobody reads one as the other.
 
-The helpers at the top (quota and rate-limit wording, argument checks, "no such domain", secondary reads)
-are shared by the mailbox, alias, DKIM, logs and quarantine commands, which describe parts of a domain.
+The helpers at the top (quota wording, counts, the optional domain argument, "no such domain",
+secondary reads) are shared by the mailbox, alias, DKIM, logs, quarantine and spam-policy commands,
+which describe parts of a domain.
 The changes (`domain add`, `edit`, `delete`, the create-domain form) follow the reads.
 """
 
@@ -27,8 +28,7 @@ from bot.args import flag as valid_flag
 from bot.args import integer as valid_integer
 from bot.errors import ChatopsError
 from bot.mailcow import Domain, MailcowClient, MailcowError, calls
-from bot.mailcow.models import RateLimitValue
-from bot.plans import Plan, StateRef, state_reader
+from bot.plans import Plan, state_reader
 from bot.render import Listing, code, context, esc, fields, freshness, number, size
 from bot.reply import Reply
 from bot.roles import Role
@@ -45,6 +45,8 @@ from commands._modals import (
     text_input,
     trigger,
 )
+from commands._tables import active, parsed, plural, rate_text, slash, yes_no
+from commands._writes import plan_on
 
 describe_area(
     "domain",
@@ -54,38 +56,12 @@ describe_area(
 
 T = TypeVar("T")
 
-_FRAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-
 
 def quota_text(used: int, limit: int) -> str:
     """`1.2 GiB of 3.0 GiB (40%)`; a limit of 0 is mailcow's "unlimited" (§4.2)."""
     if not limit:
         return f"{size(used)} of unlimited"
     return f"{size(used)} of {size(limit)} ({used * 100 / limit:.0f}%)"
-
-
-def rate_limit_text(limit: RateLimitValue | None) -> str:
-    if limit is None or not limit.value:
-        return "none"
-    return f"{number(limit.value)} messages per {_FRAMES.get(limit.frame, limit.frame or '?')}"
-
-
-def plural(count: int, word: str, many: str = "") -> str:
-    """`1 mailbox`, `5,000 mailboxes`."""
-    return f"{number(count)} {word if count == 1 else many or word + 's'}"
-
-
-def parsed(call: Call, check: Callable[[str], T], value: str) -> T:
-    """`check(value)`; a validator's complaint comes back with the command's usage line attached."""
-    try:
-        return check(value)
-    except UsageError as error:
-        raise call.args.error(error.message) from None
-
-
-def slash(call: Call, text: str) -> str:
-    """A command the person can copy, spelled with this workspace's slash command."""
-    return code(f"{call.services.settings.command} {text}")
 
 
 def optional_domain(call: Call) -> str | None:
@@ -117,14 +93,6 @@ def empty_in_domain(call: Call, name: str | None, what: str, hint: str) -> Reply
         return no_domain(call, name)
     where = f" in {code(name)}" if name else ""
     return Reply(headline=f"No {what}{where}.", blocks=[context(hint)] if hint else [])
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-def _state(active: int) -> str:
-    return "active" if active == 1 else "inactive"
 
 
 def _display_name(dom: Domain) -> str:
@@ -224,9 +192,9 @@ def _dkim_field(call: Call, name: str) -> str:
 
 def _relay_field(dom: Domain) -> str:
     parts = [
-        f"backup MX: {_yes_no(dom.backupmx)}",
-        f"relay all recipients: {_yes_no(dom.relay_all_recipients)}",
-        f"relay unknown only: {_yes_no(dom.relay_unknown_only)}",
+        f"backup MX: {yes_no(dom.backupmx)}",
+        f"relay all recipients: {yes_no(dom.relay_all_recipients)}",
+        f"relay unknown only: {yes_no(dom.relay_unknown_only)}",
     ]
     if dom.relayhost:
         parts.append(f"sender-dependent transport #{dom.relayhost}")
@@ -255,7 +223,7 @@ def show_domain(call: Call) -> Reply:
     admins = "none" if dom.domain_admins in ("", "-") else esc(dom.domain_admins)
     pairs: list[tuple[str, object]] = [
         ("Description", esc(dom.description) or "–"),
-        ("State", _state(dom.active)),
+        ("State", active(dom.is_active)),
         (
             "Mailboxes",
             f"{number(dom.mboxes_in_domain)} of {number(dom.max_num_mboxes_for_domain)} "
@@ -275,9 +243,9 @@ def show_domain(call: Call) -> Reply:
             f"{quota_text(dom.quota_used_in_domain, dom.max_quota_for_domain)} allocated to mailboxes",
         ),
         ("Stored", f"{size(dom.bytes_total)} in {number(dom.msgs_total)} messages"),
-        ("Rate limit", rate_limit_text(dom.rl)),
+        ("Rate limit", rate_text(dom.rl)),
         ("Relay", _relay_field(dom)),
-        ("Global address list", _yes_no(dom.gal)),
+        ("Global address list", yes_no(dom.gal)),
         ("Domain admins", admins),
         ("Tags", ", ".join(code(t) for t in dom.tags) or "none"),
         ("Created", esc(dom.created) or "?"),
@@ -294,7 +262,7 @@ def show_domain(call: Call) -> Reply:
         )
     )
     headline = (
-        f"{code(_display_name(dom))} — {_state(dom.active)} · "
+        f"{code(_display_name(dom))} — {active(dom.is_active)} · "
         f"{number(dom.mboxes_in_domain)} of {number(dom.max_num_mboxes_for_domain)} mailboxes · "
         f"{quota_text(dom.quota_used_in_domain, dom.max_quota_for_domain)} allocated · "
         f"{size(dom.bytes_total)} stored"
@@ -351,7 +319,7 @@ class DomainSettings:
         parts = []
         for key, value in self.given().items():
             if isinstance(value, bool):
-                parts.append("active" if value else "inactive")
+                parts.append(active(value))
             elif isinstance(value, int):
                 parts.append(f"{labels[key]} {number(value)}{' MiB' if 'quota' in key else ''}")
             else:
@@ -369,7 +337,7 @@ def domain_settings(call: Call) -> DomainSettings:
             parsed(call, lambda v: valid_integer(v, what, minimum=minimum), raw) if raw is not None else None
         )
 
-    active = args.option("active")
+    state = args.option("active")
     return DomainSettings(
         description=args.option("description"),
         mailboxes=whole("mailboxes", "mailboxes (the most it may have)", 0),
@@ -377,7 +345,7 @@ def domain_settings(call: Call) -> DomainSettings:
         quota=whole("quota", "quota (MiB, the whole domain)", 1),
         maxquota=whole("maxquota", "maxquota (MiB, the most per mailbox)", 1),
         defquota=whole("defquota", "defquota (MiB, a new mailbox's default)", 1),
-        active=parsed(call, lambda v: valid_flag(v, "active"), active) if active is not None else None,
+        active=parsed(call, lambda v: valid_flag(v, "active"), state) if state is not None else None,
     )
 
 
@@ -419,13 +387,7 @@ def new_domain(call: Call, name: str, settings: DomainSettings) -> Plan:
         raise Invalid(problems, usage=call.args.usage)
     api_call = calls.add_domain(name, active=settings.active is not False, **settings.builder_args())
     given = settings.describe()
-    return Plan.of(
-        call,
-        summary=f"Add domain {name}{f' ({given})' if given else ''}",
-        target=f"domain:{name}",
-        calls=[api_call],
-        state=StateRef(reader="domain", key=name),
-    )
+    return plan_on(call, "domain", name, f"Add domain {name}{f' ({given})' if given else ''}", api_call)
 
 
 @state_reader("domain")
@@ -437,7 +399,7 @@ def domain_state(client: MailcowClient, name: str) -> dict[str, str]:
     return {
         "Domain": "exists",
         "Description": dom.description or "–",
-        "State": _state(dom.active),
+        "State": active(dom.is_active),
         "Mailboxes": f"{number(dom.mboxes_in_domain)} of {number(dom.max_num_mboxes_for_domain)}",
         "Aliases": f"{number(dom.aliases_in_domain)} of {number(dom.max_num_aliases_for_domain)}",
         "Mailbox quota": f"default {number(dom.def_quota_for_mbox // MIB)} MiB, "
@@ -505,13 +467,7 @@ def edit_domain(call: Call) -> Plan:
     if problems:
         raise Invalid(problems, usage=call.args.usage)
     api_call = calls.edit_domain(name, active=settings.active, **settings.builder_args())
-    return Plan.of(
-        call,
-        summary=f"Change domain {name}: {settings.describe()}",
-        target=f"domain:{name}",
-        calls=[api_call],
-        state=StateRef(reader="domain", key=name),
-    )
+    return plan_on(call, "domain", name, f"Change domain {name}: {settings.describe()}", api_call)
 
 
 @command(
@@ -532,14 +488,11 @@ def delete_domain(call: Call) -> Plan:
             "refuses to delete a domain that has any. Delete them first "
             f"({slash(call, f'mailbox list {name}')}), then ask again. Nothing was requested."
         )
-    return Plan.of(
-        call,
-        summary=f"Delete domain {name} with its {plural(dom.aliases_in_domain, 'alias', 'aliases')}, "
-        "alias domains, BCC maps and spam policies",
-        target=f"domain:{name}",
-        calls=[calls.delete_domains(name)],
-        state=StateRef(reader="domain", key=name),
+    summary = (
+        f"Delete domain {name} with its {plural(dom.aliases_in_domain, 'alias', 'aliases')}, "
+        "alias domains, BCC maps and spam policies"
     )
+    return plan_on(call, "domain", name, summary, calls.delete_domains(name))
 
 
 def domain_form(channel: str) -> View:

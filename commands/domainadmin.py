@@ -17,7 +17,7 @@ from bot.render import code, context, esc, section
 from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
-from commands._tables import Table, active, not_found, parsed, record_reply, yes_no
+from commands._tables import Table, active, not_found, parsed, plural, record_reply, yes_no
 from commands._writes import Entries, built, keyed, one, run_for_requester
 
 describe_area(
@@ -54,7 +54,7 @@ def admin_line(admin: DomainAdmin) -> str:
     count = len(admin.selected_domains)
     return (
         f"{code(admin.username)} · {active(admin.active)} · 2FA {tfa_text(admin)} · "
-        f"{count} domain{'s' if count != 1 else ''}: {domains_text(admin)}"
+        f"{plural(count, 'domain')}: {domains_text(admin)}"
     )
 
 
@@ -87,11 +87,7 @@ def list_admins(call: Call) -> Reply:
     call.args.done()
     admins = call.mailcow.domain_admins()
     without_tfa = sum(1 for a in admins if a.active and not a.tfa_active)
-    note = (
-        f"{without_tfa} active admin{'s' if without_tfa != 1 else ''} without two-factor."
-        if without_tfa
-        else ""
-    )
+    note = f"{plural(without_tfa, 'active admin')} without two-factor." if without_tfa else ""
     return ADMINS.reply(admins, notes=(note,))
 
 

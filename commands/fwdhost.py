@@ -2,8 +2,8 @@
 
 mailcow stores a hostname as the IPs it resolved to, one entry each with the name as `source`
 (SERVER-FACTS §4.11), so the list shows both. `fwdhost add` reads back which IPs a name became;
-`fwdhost delete` takes a name (every IP it became) or one IP/network, and sends mailcow the IP keys,
-the only ones its delete knows.
+`fwdhost show` and `fwdhost delete` take a name (every IP it became) or one IP/network, and the
+delete sends mailcow the IP keys, the only ones it knows.
 """
 
 from __future__ import annotations
@@ -57,6 +57,19 @@ def list_hosts(call: Call) -> Reply:
     return HOSTS.reply(call.mailcow.fwdhosts())
 
 
+@command(
+    "fwdhost",
+    "show",
+    usage="fwdhost show HOST|IP|NETWORK",
+    summary="one forwarding host: a name shows every IP it became, each with its spam handling",
+    example="fwdhost show mx.partner.example",
+)
+def show_host(call: Call) -> Reply:
+    key = _host_argument(call)
+    call.args.done()
+    return TARGETS.show(call, key)
+
+
 # --- writes --------------------------------------------------------------------------------------
 
 
@@ -76,9 +89,13 @@ def host_or_network(value: str) -> str:
         ) from None
 
 
+def _host_argument(call: Call) -> str:
+    return parsed(call, host_or_network, call.args.take("the host name, IP address or network"))
+
+
 def origin_text(host: ForwardingHost) -> str:
     origin = f"from {host.source}, " if host.source and host.source != host.host else ""
-    return f"{origin}{'spam kept (not filtered)' if host.keep_spam else 'spam filtered'}"
+    return f"{origin}{spam_text(host)}"
 
 
 TARGETS: Entries[ForwardingHost] = Entries(
@@ -100,7 +117,7 @@ TARGETS: Entries[ForwardingHost] = Entries(
     role=Role.OPERATOR,
 )
 def add_host(call: Call) -> Plan:
-    host = parsed(call, host_or_network, call.args.take("the host name, IP address or network"))
+    host = _host_argument(call)
     filter_spam = parsed(call, lambda v: flag(v, "`spam_filter`"), call.args.option("spam_filter") or "no")
     call.args.done()
     api_call = built(call, lambda: calls.add_fwdhost(host, filter_spam=filter_spam))
@@ -118,7 +135,7 @@ def add_host(call: Call) -> Plan:
     destructive=True,
 )
 def delete_host(call: Call) -> Plan:
-    key = parsed(call, host_or_network, call.args.take("the host name, IP address or network"))
+    key = _host_argument(call)
     call.args.done()
     addresses = [h.host for h in TARGETS.existing(call, key)]
     listed = ", ".join(addresses)

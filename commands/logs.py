@@ -27,7 +27,7 @@ from bot.mailcow import LogEntry, translate
 from bot.render import Listing, clip, code, context, esc, lines_to_sections, number, utc
 from bot.reply import Reply
 from commands import Call, command, describe_area
-from commands.domain import parsed, plural
+from commands._tables import parsed, plural
 
 describe_area("logs", "mailcow's logs (postfix, dovecot, netfilter, rspamd, …), newest first, with grep")
 

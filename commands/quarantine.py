@@ -2,7 +2,9 @@
 
 The usual question is "did a mail for jane get stuck?", so the list takes an optional address or
 domain that must match the sender or a recipient. mailcow returns the whole quarantine table in one
-answer, without paging (SERVER-FACTS §4.7), so the filter runs here.
+answer, without paging (SERVER-FACTS §4.7), so the filter runs here. `show` gives one message as an
+approver sees it, from that list: mailcow's single-item read also returns the raw message, which can
+hold anything and is never fetched.
 
 `release` and `delete` both need an approval: a release delivers the message to its recipient and
 teaches rspamd it was ham (SERVER-FACTS §4.7), which is how a phishing mail reaches an inbox; a
@@ -13,16 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from slack_sdk.models.blocks import Block
-
 from bot.args import address_or_domain
 from bot.mailcow import QuarantineItem, calls
 from bot.plans import Plan
-from bot.render import Listing, ago, clip, code, context, esc, number, utc
+from bot.render import ago, clip, code, context, esc, number, utc
 from bot.reply import Reply
 from commands import Call, command, describe_area
-from commands._writes import Entries, built, delete_by_id, keyed, numeric_id, one
-from commands.domain import parsed, plural
+from commands._tables import Table, parsed, plural
+from commands._writes import Entries, built, delete_by_id, keyed, one, only_id, show_by_id
 
 describe_area("quarantine", "mail held back by the spam and virus filter")
 
@@ -60,6 +60,26 @@ def _item_cells(item: QuarantineItem) -> tuple[object, ...]:
     )
 
 
+ITEMS: Table[QuarantineItem] = Table(
+    plural="Quarantine",
+    line=_item_line,
+    columns=(
+        "id",
+        "qid",
+        "created_utc",
+        "sender",
+        "recipient",
+        "subject",
+        "score",
+        "action",
+        "virus",
+        "notified",
+    ),
+    cells=_item_cells,
+    filename="quarantine.csv",
+)
+
+
 @command(
     "quarantine",
     "list",
@@ -88,27 +108,23 @@ def list_quarantine(call: Call) -> Reply:
         f"Quarantine{scope}: *{plural(len(items), 'message')}* — "
         f"{' · '.join(parts)} · newest {ago(items[0].created)}"
     )
-    blocks: list[Block] = [context("Newest first · times in UTC · score is rspamd's spam score.")]
-    listing = Listing(
-        title=f"Quarantine{f' for {wanted}' if wanted else ''}",
-        rows=items,
-        line=_item_line,
-        csv_columns=(
-            "id",
-            "qid",
-            "created_utc",
-            "sender",
-            "recipient",
-            "subject",
-            "score",
-            "action",
-            "virus",
-            "notified",
-        ),
-        csv_row=_item_cells,
-        filename="quarantine.csv",
+    return ITEMS.reply(
+        items,
+        scope=f"for {wanted}" if wanted else "",
+        headline=headline,
+        blocks=[context("Newest first · times in UTC · score is rspamd's spam score.")],
     )
-    return Reply(headline=headline, blocks=blocks, listing=listing)
+
+
+@command(
+    "quarantine",
+    "show",
+    usage="quarantine show ID",
+    summary="one quarantined message (its number in `quarantine list`): sender, recipient, subject, score",
+    example="quarantine show 12",
+)
+def show_item(call: Call) -> Reply:
+    return show_by_id(call, TARGETS)
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -144,8 +160,7 @@ TARGETS: Entries[QuarantineItem] = Entries(
     destructive=True,
 )
 def release_item(call: Call) -> Plan:
-    key = numeric_id(call, TARGETS, call.args.take("the quarantined message's ID"))
-    call.args.done()
+    key = only_id(call, TARGETS)
     [item] = TARGETS.existing(call, key)
     virus = " It was flagged as carrying a VIRUS." if item.virus_flag else ""
     summary = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -30,7 +30,7 @@ from slack_sdk.models.blocks import Block
 
 from bot import watch
 from bot.args import queue_id
-from bot.mailcow import MailcowClient, MailcowError, QueueItem, calls
+from bot.mailcow import ApiCall, MailcowClient, MailcowError, QueueItem, calls
 from bot.plans import Plan, StateRef, state_reader
 from bot.render import (
     Listing,
@@ -49,6 +49,7 @@ from bot.roles import Role
 from bot.services import Services
 from bot.watch import AlertButton, Kind, Limit, Reading, Unreadable, watch_kind
 from commands import Call, command, describe_area
+from commands._tables import plural
 
 describe_area(
     "queue", "Postfix's mail queue: what is stuck and why; flush, hold, release, delete; watch for on-call"
@@ -343,7 +344,26 @@ def _listed(ids: list[str]) -> str:
 
 
 def _messages(ids: list[str]) -> str:
-    return f"{len(ids)} message{'s' if len(ids) != 1 else ''} ({_listed(ids)})"
+    return f"{plural(len(ids), 'message')} ({_listed(ids)})"
+
+
+def _queue_plan(call: Call, summary: str, api_call: ApiCall, ids: Sequence[str] = ()) -> Plan:
+    """A one-call plan on the queue messages `ids` (none: the whole queue), read through the queue's
+    state reader before the request, before the run and after it."""
+    return Plan.of(
+        call,
+        summary=summary,
+        target=TARGET,
+        calls=[api_call],
+        state=StateRef(reader="queue", key=",".join(ids)),
+    )
+
+
+def _queued_arguments(call: Call) -> list[str]:
+    """`ID…`: the queue IDs typed, each checked against the queue as it is now."""
+    tokens = call.args.rest()
+    call.args.done()
+    return queued_ids(call, tokens)
 
 
 @command(
@@ -356,13 +376,8 @@ def _messages(ids: list[str]) -> str:
 )
 def flush_queue(call: Call) -> Plan:
     call.args.done()
-    return Plan.of(
-        call,
-        summary="Flush the mail queue: retry delivery of every deferred message now",
-        target=TARGET,
-        calls=[calls.edit_mailq("flush")],
-        state=StateRef(reader="queue"),
-    )
+    summary = "Flush the mail queue: retry delivery of every deferred message now"
+    return _queue_plan(call, summary, calls.edit_mailq("flush"))
 
 
 @command(
@@ -377,21 +392,11 @@ def delete_from_queue(call: Call) -> Plan:
     tokens = call.args.rest()
     call.args.done()
     if [token.lower() for token in tokens] == ["all"]:
-        return Plan.of(
-            call,
-            summary="Delete every message in the mail queue; they are gone for good",
-            target=TARGET,
-            calls=[calls.edit_mailq("super_delete")],
-            state=StateRef(reader="queue"),
-        )
+        summary = "Delete every message in the mail queue; they are gone for good"
+        return _queue_plan(call, summary, calls.edit_mailq("super_delete"))
     ids = queued_ids(call, tokens)
-    return Plan.of(
-        call,
-        summary=f"Delete {_messages(ids)} from the mail queue; they are gone for good",
-        target=TARGET,
-        calls=[calls.delete_mailq(ids)],
-        state=StateRef(reader="queue", key=",".join(ids)),
-    )
+    summary = f"Delete {_messages(ids)} from the mail queue; they are gone for good"
+    return _queue_plan(call, summary, calls.delete_mailq(ids), ids)
 
 
 @command(
@@ -403,16 +408,8 @@ def delete_from_queue(call: Call) -> Plan:
     destructive=True,
 )
 def hold_messages(call: Call) -> Plan:
-    tokens = call.args.rest()
-    call.args.done()
-    ids = queued_ids(call, tokens)
-    return Plan.of(
-        call,
-        summary=f"Put {_messages(ids)} on hold",
-        target=TARGET,
-        calls=[calls.edit_mailq("hold", ids)],
-        state=StateRef(reader="queue", key=",".join(ids)),
-    )
+    ids = _queued_arguments(call)
+    return _queue_plan(call, f"Put {_messages(ids)} on hold", calls.edit_mailq("hold", ids), ids)
 
 
 @command(
@@ -424,16 +421,8 @@ def hold_messages(call: Call) -> Plan:
     role=Role.OPERATOR,
 )
 def release_messages(call: Call) -> Plan:
-    tokens = call.args.rest()
-    call.args.done()
-    ids = queued_ids(call, tokens)
-    return Plan.of(
-        call,
-        summary=f"Release {_messages(ids)} from hold",
-        target=TARGET,
-        calls=[calls.edit_mailq("unhold", ids)],
-        state=StateRef(reader="queue", key=",".join(ids)),
-    )
+    ids = _queued_arguments(call)
+    return _queue_plan(call, f"Release {_messages(ids)} from hold", calls.edit_mailq("unhold", ids), ids)
 
 
 # --- the queue watch -----------------------------------------------------------------------------

@@ -12,25 +12,20 @@ from bot.args import address as valid_address
 from bot.args import domain as valid_domain
 from bot.mailcow import MailcowClient, RateLimit, calls
 from bot.mailcow.calls import RateFrame
+from bot.mailcow.models import RateLimitValue
 from bot.plans import Plan
-from bot.render import code, number
+from bot.render import code
 from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
-from commands._tables import Table, parsed
+from commands._tables import Table, parsed, plural, rate_text
 from commands._writes import Entries, built
 
 describe_area(
     "ratelimit",
-    "outgoing rate limits of domains and mailboxes (e.g. 10 / hour)",
+    "outgoing rate limits of domains and mailboxes (e.g. 10 messages per hour)",
     aliases=("rate-limit", "rate-limits", "ratelimits"),
 )
-
-FRAMES: dict[str, str] = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-
-
-def rate_text(limit: RateLimit) -> str:
-    return f"{number(limit.value)} / {FRAMES.get(limit.frame, limit.frame or '?')}"
 
 
 def kind(limit: RateLimit) -> str:
@@ -54,7 +49,7 @@ LIMITS: Table[RateLimit] = Table(
     "ratelimit",
     "list",
     usage="ratelimit list",
-    summary="every domain and mailbox with an outgoing rate limit, e.g. 10 / hour",
+    summary="every domain and mailbox with an outgoing rate limit, e.g. 10 messages per hour",
     example="ratelimit list",
     default=True,
 )
@@ -62,9 +57,7 @@ def list_limits(call: Call) -> Reply:
     call.args.done()
     domains = sorted(call.mailcow.rl_domains(), key=lambda r: r.object)
     mailboxes = sorted(call.mailcow.rl_mailboxes(), key=lambda r: r.object)
-    counts = f"{len(domains)} domain{'s' if len(domains) != 1 else ''}, {len(mailboxes)} mailbox" + (
-        "es" if len(mailboxes) != 1 else ""
-    )
+    counts = f"{plural(len(domains), 'domain')}, {plural(len(mailboxes), 'mailbox', 'mailboxes')}"
     return LIMITS.reply(
         [*domains, *mailboxes],
         summary=(counts if domains or mailboxes else "",),
@@ -94,7 +87,7 @@ TARGETS: Entries[RateLimit] = Entries(
     noun="rate limit",
     list_usage="ratelimit list",
     find=find_limits,
-    facts=lambda limits: {"limit": rate_text(limits[0]) if limits else "none"},
+    facts=lambda limits: {"limit": rate_text(limits[0] if limits else None)},
     title=lambda limit: f"{limit.object} ({rate_text(limit)})",
 )
 
@@ -140,7 +133,7 @@ def set_limit(call: Call) -> Plan:
     build = calls.edit_rl_mbox if kind == "mailbox" else calls.edit_rl_domain
     api_call = built(call, lambda: build(target, value, frame))
     if value:
-        summary = f"Limit {kind} {target} to {number(value)} messages per {FRAMES[frame]}"
+        summary = f"Limit {kind} {target} to {rate_text(RateLimitValue(value=value, frame=frame))}"
     elif kind == "mailbox":
         summary = f"Remove the rate limit of mailbox {target}: its domain's limit applies again"
     else:

@@ -1,8 +1,9 @@
 """`/mailcow recipientmap …`: recipient maps, which rewrite a recipient address or domain before
 delivery (mail to the old address goes to the new one).
 
-Adding one runs at once for an operator; deleting one needs an approval. mailcow stores a domain as
-`@domain` (SERVER-FACTS §4.13), so a map is found by its old side either way.
+`show` gives one map as an approver sees it; adding one runs at once for an operator; deleting one
+needs an approval. mailcow stores a domain as `@domain` (SERVER-FACTS §4.13), so a map is found by
+its old side either way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
 from commands._tables import Table, active, parsed
-from commands._writes import Entries, built, delete_by_id, keyed, one
+from commands._writes import Entries, built, delete_by_id, keyed, one, show_by_id
 
 describe_area(
     "recipientmap",
@@ -48,6 +49,17 @@ MAPS: Table[RecipientMap] = Table(
 def list_maps(call: Call) -> Reply:
     call.args.done()
     return MAPS.reply(call.mailcow.recipient_maps())
+
+
+@command(
+    "recipientmap",
+    "show",
+    usage="recipientmap show ID",
+    summary="one recipient map (its number in `recipientmap list`): what is rewritten to what, active or not",
+    example="recipientmap show 3",
+)
+def show_map(call: Call) -> Reply:
+    return show_by_id(call, TARGETS)
 
 
 # --- writes --------------------------------------------------------------------------------------

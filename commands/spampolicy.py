@@ -5,8 +5,8 @@ domain without entries and for one it does not know (SERVER-FACTS §4.15), so an
 checked against the domain before saying "none".
 
 Adding an entry runs at once for an operator; deleting one needs an approval. mailcow can list the
-entries only per domain, so a delete names the domain with the entry's id: `spampolicy delete
-example.org 5`.
+entries only per domain, so `show` and `delete` name the domain with the entry's id: `spampolicy
+delete example.org 5`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from bot.render import code
 from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
-from commands._tables import Table, not_found, parsed
+from commands._tables import Table, parsed
 from commands._writes import Entries, built, numeric_id, one
+from commands.domain import no_domain
 
 describe_area(
     "spampolicy",
@@ -69,7 +70,7 @@ def list_policy(call: Call) -> Reply:
     call.args.done()
     entries = policy_entries(call.mailcow, domain)
     if not entries and call.mailcow.domain(domain) is None:
-        return not_found(call, f"domain {code(domain)} on this mailcow", "domain list")
+        return no_domain(call, domain)
     allowed = sum(1 for e in entries if e.allowed)
     return ENTRIES.reply(
         entries,
@@ -129,11 +130,32 @@ TARGETS: Entries[PolicyEntry] = Entries(
 )
 
 
-def _known_domain(call: Call) -> str:
-    domain = parsed(call, valid_domain, call.args.take("the domain"))
+def _known(call: Call, domain: str) -> str:
     if call.mailcow.domain(domain) is None:
         raise call.args.error(f"`{domain}` is not a domain on this mailcow.")
     return domain
+
+
+def _entry_id(call: Call) -> tuple[str, str, str]:
+    """`DOMAIN ID` of `show` and `delete`, both checked before mailcow is asked whether the domain
+    exists: the entry's key, its id, and how a sentence names it."""
+    domain = parsed(call, valid_domain, call.args.take("the domain"))
+    prefid = numeric_id(call, TARGETS, call.args.take("the entry's ID"))
+    call.args.done()
+    _known(call, domain)
+    return entry_key(domain, prefid), prefid, f"{code(prefid)} in {code(domain)}'s lists"
+
+
+@command(
+    "spampolicy",
+    "show",
+    usage="spampolicy show DOMAIN ID",
+    summary="one allow- or blocklist entry (its id in `spampolicy list DOMAIN`): sender, list, who it covers",
+    example="spampolicy show example.org 5",
+)
+def show_entry(call: Call) -> Reply:
+    key, _, named = _entry_id(call)
+    return TARGETS.show(call, key, named)
 
 
 @command(
@@ -145,7 +167,7 @@ def _known_domain(call: Call) -> str:
     role=Role.OPERATOR,
 )
 def add_entry(call: Call) -> Plan:
-    domain = _known_domain(call)
+    domain = _known(call, parsed(call, valid_domain, call.args.take("the domain")))
     choice = call.args.take("`allow` or `block`").lower()
     sender = call.args.take("the sender pattern (like `*@example.net`)")
     call.args.done()
@@ -166,11 +188,6 @@ def add_entry(call: Call) -> Plan:
     destructive=True,
 )
 def delete_entry(call: Call) -> Plan:
-    domain = _known_domain(call)
-    prefid = numeric_id(call, TARGETS, call.args.take("the entry's ID"))
-    call.args.done()
+    key, prefid, named = _entry_id(call)
     consequence = ": mail from it is scored like any other again"
-    named = f"{code(prefid)} in {code(domain)}'s lists"
-    return TARGETS.delete(
-        call, entry_key(domain, prefid), lambda _: calls.delete_domain_policies(prefid), consequence, named
-    )
+    return TARGETS.delete(call, key, lambda _: calls.delete_domain_policies(prefid), consequence, named)

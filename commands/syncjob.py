@@ -36,9 +36,8 @@ from bot.roles import Role
 from bot.services import Services
 from commands import Call, command, describe_area
 from commands._modals import Invalid, Ready, Submission, form, modal, notice, open_form, text_input
-from commands._tables import Table, active, not_found, parsed, record_reply, yes_no
-from commands._writes import Entries, built, delete_by_id, keyed, numeric_id, one
-from commands.domain import slash
+from commands._tables import Table, active, not_found, parsed, record_reply, slash, yes_no
+from commands._writes import Entries, built, delete_by_id, keyed, numeric_id, one, only_id
 
 describe_area(
     "syncjob",
@@ -153,15 +152,10 @@ def list_jobs(call: Call) -> Reply:
     example="syncjob show 4",
 )
 def show_job(call: Call) -> Reply:
-    raw = call.args.take("the sync job ID")
-    call.args.done()
-    if not raw.isdigit():
-        raise call.args.error(
-            f"`{raw}` is not a sync job ID; expected a number like `4` (see `syncjob list`)."
-        )
-    job = next((j for j in call.mailcow.syncjobs() if j.id == int(raw)), None)
+    key = only_id(call, TARGETS)
+    job = next(iter(TARGETS.find(call.mailcow, key)), None)
     if job is None:
-        return not_found(call, f"sync job `#{raw}`", "syncjob list")
+        return not_found(call, f"sync job `#{key}`", "syncjob list")
     options = [label for name, label in _OPTIONS if getattr(job, name)]
     return record_reply(
         f"Sync job `#{job.id}` into {code(job.user2)}: {last_result(job)}",

@@ -1,8 +1,9 @@
 """`/mailcow tlspolicy …`: per-destination TLS policy overrides for outgoing mail (Postfix's
 `smtp_tls_policy_maps`), the first place to look when mail to one domain fails on TLS.
 
-Adding one runs at once for an operator; deleting one needs an approval. mailcow does not check the
-policy name (SERVER-FACTS §4.14), so it is checked here against the database's list.
+`show` gives one map as an approver sees it; adding one runs at once for an operator; deleting one
+needs an approval. mailcow does not check the policy name (SERVER-FACTS §4.14), so it is checked
+here against the database's list.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command, describe_area
 from commands._tables import Table, active, parsed
-from commands._writes import Entries, built, delete_by_id, keyed, one
+from commands._writes import Entries, built, delete_by_id, keyed, one, show_by_id
 
 describe_area(
     "tlspolicy",
@@ -52,6 +53,17 @@ MAPS: Table[TlsPolicyMap] = Table(
 def list_maps(call: Call) -> Reply:
     call.args.done()
     return MAPS.reply(call.mailcow.tls_policy_maps())
+
+
+@command(
+    "tlspolicy",
+    "show",
+    usage="tlspolicy show ID",
+    summary="one TLS policy map (its number in `tlspolicy list`): destination, policy, active or not",
+    example="tlspolicy show 2",
+)
+def show_map(call: Call) -> Reply:
+    return show_by_id(call, TARGETS)
 
 
 # --- writes --------------------------------------------------------------------------------------

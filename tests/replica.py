@@ -1,4 +1,4 @@
-"""One replica of the app for tests/test_two_processes.py: `python -m tests.replica PORT CLOCK_FILE`.
+"""One replica of the app for `Cluster` (tests/fakes/processes.py): `python -m tests.replica PORT CLOCK_FILE`.
 
 It serves HTTP exactly as `mailcow-chatops serve` does, with the settings from the environment, except
 for two things a test needs: its clock reads CLOCK_FILE (a number of seconds the test moves forward,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import answer, ephemeral
 
 
 def test_list_spells_out_special_destinations(
@@ -69,12 +69,9 @@ def test_unknown_domain(slack: SlackDriver, fake_slack: FakeSlack) -> None:
 def test_bad_input_names_the_argument_and_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, text: str, told: str
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command(text)
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, text)
     assert told in said
     assert "Usage: `/mailcow alias list [DOMAIN]`" in said
-    assert fake_mailcow.requests == []
 
 
 def test_refused_key_is_named_in_the_thread(

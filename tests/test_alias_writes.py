@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
+from tests.fakes.forms import errors_of, fill, opened
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, ephemeral, private_answer, readable, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, SlackDriver
-from tests.test_approvals import Ask, readable, wait_shown
-from tests.test_limits import answer, ephemeral
-from tests.test_modals import errors_of, fill, opened, writes
 
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def alias_row(fake_mailcow: FakeMailcow, address: str) -> dict[str, object]:
@@ -88,9 +82,7 @@ def test_catch_alls_special_destinations_and_inactive_aliases(
 def test_wrong_adds_are_explained_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_an_alias_domain_at_its_limit_is_refused(
@@ -142,9 +134,7 @@ def test_editing_a_discarding_alias_sends_its_flag_again_so_the_edit_is_not_drop
 def test_wrong_edits_are_explained(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_delete_waits_for_an_approver_and_shows_where_the_alias_delivers(
@@ -155,7 +145,7 @@ def test_delete_waits_for_an_approver_and_shows_where_the_alias_delivers(
     text = readable(fake_slack.messages[request.ts])
     assert "Delete alias sales@example.org (to alice@example.org, bob@example.org)" in text
     assert "*Delivers to*\nalice@example.org, bob@example.org" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "*Done:*")
     [sent] = fake_mailcow.calls("delete/alias")
@@ -169,7 +159,7 @@ def test_the_create_alias_form(slack: SlackDriver, fake_slack: FakeSlack, fake_m
     errors = errors_of(slack.submit(fill(view, address="team@", goto="")))
     assert set(errors) == {"address", "goto"}
     assert errors["goto"] == "Name where the mail goes: addresses, or discard, spam or ham."
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert (
         slack.submit(fill(view, address="team@example.org", goto="alice@example.org\nbob@example.org")).text
         == ""

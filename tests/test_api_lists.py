@@ -3,7 +3,8 @@ recipient and TLS policy maps, spam policies, rate limits), driven as Slack driv
 
 Each area is seeded through mailcow's own add/edit routes on the stand-in, then read the way a person
 reads it. One parametrised scenario per area covers data, mailcow's `{}` and a refused API key; the
-show verbs, bad input and the secrets (OAuth2 client secrets, sync-job passwords) follow.
+show verbs (one parametrised scenario for the areas with write verbs, quarantine included), bad input
+and the secrets (OAuth2 client secrets, sync-job passwords) follow.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import pytest
 from bot.mailcow import MailcowClient, SyncJob, calls
 from commands.syncjob import job_line
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import ephemeral, private_answer, reply_to
 from tests.fakes.slack import FakeSlack
-from tests.fakes.slack_plugin import SlackDriver
-from tests.test_ban import ask, ephemeral_text
+from tests.fakes.slack_plugin import VIEWER, SlackDriver
 
 Seed = Callable[[FakeMailcow, MailcowClient], None]
 
@@ -171,7 +172,10 @@ AREAS = [
         "get/rl-",
         seed_rate_limits,
         "Rate limits: *2* · 1 domain, 1 mailbox",
-        ("`example.org` (domain) · 100 / hour", "`alice@example.org` (mailbox) · 10 / minute"),
+        (
+            "`example.org` (domain) · 100 messages per hour",
+            "`alice@example.org` (mailbox) · 10 messages per minute",
+        ),
         "Rate limits: *none*",
     ),
 ]
@@ -186,17 +190,17 @@ def test_list_shows_every_row(
     mailcow_client: MailcowClient,
 ) -> None:
     area.seed(fake_mailcow, mailcow_client)
-    answer = ask(slack, fake_slack, area.command)
-    assert answer.parent == area.headline
+    answer = reply_to(slack, fake_slack, area.command, user=VIEWER)
+    assert answer.headline == area.headline
     for line in area.lines:
-        assert line in answer.thread
+        assert line in answer.text
     assert fake_slack.violations == []
 
 
 @pytest.mark.parametrize("area", AREAS, ids=str)
 def test_list_of_nothing_says_none(area: Area, slack: SlackDriver, fake_slack: FakeSlack) -> None:
-    answer = ask(slack, fake_slack, area.command, thread_messages=0)
-    assert answer.parent == area.empty
+    answer = reply_to(slack, fake_slack, area.command, thread_messages=0, user=VIEWER)
+    assert answer.headline == area.empty
 
 
 @pytest.mark.parametrize("area", AREAS, ids=str)
@@ -204,9 +208,9 @@ def test_refused_key_names_mailcow_and_the_fix(
     area: Area, slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     fake_mailcow.fail_next(area.endpoint, "401")
-    answer = ask(slack, fake_slack, area.command)
-    assert answer.parent == ":x: mailcow refused the bot's API key."
-    assert "MAILCOW_API_KEY" in answer.thread
+    answer = reply_to(slack, fake_slack, area.command, user=VIEWER)
+    assert answer.headline == ":x: mailcow refused the bot's API key."
+    assert "MAILCOW_API_KEY" in answer.text
     assert fake_mailcow.failed_logins == 1, "a refused key must not be retried (fail2ban counts it)"
 
 
@@ -219,10 +223,10 @@ def test_oauth_show_by_number_and_by_client_id(
     seed_oauth(fake_mailcow, mailcow_client)
     client_id = fake_mailcow.oauth2_clients["1"]["client_id"]
     for key in ("1", client_id):
-        answer = ask(slack, fake_slack, f"oauth show {key}")
-        assert answer.parent == f"OAuth2 client `#1` `{client_id}`"
-        assert "*Redirect URI*\n`https://app.example/callback`" in answer.thread
-        assert "*Secret*\nset; shown only in mailcow's UI" in answer.thread
+        answer = reply_to(slack, fake_slack, f"oauth show {key}", user=VIEWER)
+        assert answer.headline == f"OAuth2 client `#1` `{client_id}`"
+        assert "*Redirect URI*\n`https://app.example/callback`" in answer.text
+        assert "*Secret*\nset; shown only in mailcow's UI" in answer.text
 
 
 def test_oauth_client_secrets_never_reach_slack_or_the_log(
@@ -238,10 +242,10 @@ def test_oauth_client_secrets_never_reach_slack_or_the_log(
         mailcow_client.write(calls.add_oauth2_client(f"https://app{n}.example/cb"))
     secrets = [c["client_secret"] for c in fake_mailcow.oauth2_clients.values()]
     assert len(secrets) == 120
-    listed = ask(slack, fake_slack, "oauth list")
-    assert "Page 1 of 5" in listed.thread
+    listed = reply_to(slack, fake_slack, "oauth list", user=VIEWER)
+    assert "Page 1 of 5" in listed.text
     fake_slack.wait_calls("files.completeUploadExternal")
-    ask(slack, fake_slack, "oauth show 7")
+    reply_to(slack, fake_slack, "oauth show 7", user=VIEWER)
     everything = fake_slack.all_text()
     assert "app119.example" in everything, "the CSV upload was recorded"
     leaked = [s for s in secrets if s in everything or s in caplog.text]
@@ -249,9 +253,11 @@ def test_oauth_client_secrets_never_reach_slack_or_the_log(
 
 
 def test_oauth_show_unknown_and_malformed(slack: SlackDriver, fake_slack: FakeSlack) -> None:
-    assert ask(slack, fake_slack, "oauth show 42").parent == (":warning: There is no OAuth2 client `42`.")
+    assert reply_to(slack, fake_slack, "oauth show 42", user=VIEWER).headline == (
+        ":warning: There is no OAuth2 client `42`."
+    )
     slack.command("oauth show not-an-id")
-    answer = ephemeral_text(fake_slack)
+    answer = ephemeral(fake_slack)
     assert "`not-an-id` is neither a client number (like `3`) nor a client ID" in answer
     assert "Usage: `/mailcow oauth show ID|CLIENT_ID`" in answer
 
@@ -260,20 +266,22 @@ def test_domainadmin_show(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, mailcow_client: MailcowClient
 ) -> None:
     seed_domain_admin(fake_mailcow, mailcow_client)
-    answer = ask(slack, fake_slack, "domainadmin show helpdesk")
-    assert answer.parent == "Domain admin `helpdesk`: active, 2FA off"
-    assert "*Domains (2)*\nexample.org, example.net" in answer.thread
-    assert "*Must change password*\nno" in answer.thread
+    answer = reply_to(slack, fake_slack, "domainadmin show helpdesk", user=VIEWER)
+    assert answer.headline == "Domain admin `helpdesk`: active, 2FA off"
+    assert "*Domains (2)*\nexample.org, example.net" in answer.text
+    assert "*Must change password*\nno" in answer.text
     assert (
-        ask(slack, fake_slack, "domainadmin show nobody").parent
+        reply_to(slack, fake_slack, "domainadmin show nobody", user=VIEWER).headline
         == ":warning: There is no domain admin `nobody`."
     )
-    assert "1 active admin without two-factor." in ask(slack, fake_slack, "domain-admins").thread
+    assert (
+        "1 active admin without two-factor." in reply_to(slack, fake_slack, "domain-admins", user=VIEWER).text
+    )
 
 
 def test_domainadmin_show_refuses_a_malformed_name(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     slack.command("domainadmin show help/desk")
-    answer = ephemeral_text(fake_slack)
+    answer = ephemeral(fake_slack)
     assert "`help/desk` is not a domain admin username; expected letters, digits, `.`, `_` or `-`." in answer
 
 
@@ -281,17 +289,17 @@ def test_syncjob_list_for_one_mailbox_and_show_never_leak_the_password(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, mailcow_client: MailcowClient
 ) -> None:
     seed_syncjob(fake_mailcow, mailcow_client)
-    mine = ask(slack, fake_slack, "syncjob list alice@example.org")
-    assert mine.parent == "Sync jobs into alice@example.org: *1*"
+    mine = reply_to(slack, fake_slack, "syncjob list alice@example.org", user=VIEWER)
+    assert mine.headline == "Sync jobs into alice@example.org: *1*"
     assert (
-        ask(slack, fake_slack, "syncjob list bob@example.org").parent
+        reply_to(slack, fake_slack, "syncjob list bob@example.org", user=VIEWER).headline
         == "Sync jobs into bob@example.org: *none*"
     )
-    shown = ask(slack, fake_slack, "syncjob show 1")
-    assert shown.parent == "Sync job `#1` into `alice@example.org`: never ran"
-    assert "*Options*\ndelete duplicates on target, map folder names, subscribe all folders" in shown.thread
-    assert "*Excluded folders*\n`(?i)spam|(?i)junk`" in shown.thread
-    assert "The source password is stored in mailcow and never shown here." in shown.thread
+    shown = reply_to(slack, fake_slack, "syncjob show 1", user=VIEWER)
+    assert shown.headline == "Sync job `#1` into `alice@example.org`: never ran"
+    assert "*Options*\ndelete duplicates on target, map folder names, subscribe all folders" in shown.text
+    assert "*Excluded folders*\n`(?i)spam|(?i)junk`" in shown.text
+    assert "The source password is stored in mailcow and never shown here." in shown.text
     assert "Imap-Pw-4711" not in fake_slack.all_text()
     assert all("with_password" not in r.path for r in fake_mailcow.requests)
 
@@ -308,16 +316,158 @@ def test_syncjob_show_masks_a_password_passed_as_an_imapsync_option(
             custom_params="--password2=Leaked-2",
         )
     )
-    shown = ask(slack, fake_slack, "syncjob show 1")
-    assert "*Extra imapsync options*\n`--password2=••••`" in shown.thread
+    shown = reply_to(slack, fake_slack, "syncjob show 1", user=VIEWER)
+    assert "*Extra imapsync options*\n`--password2=••••`" in shown.text
     assert "Leaked-2" not in fake_slack.all_text()
+
+
+def seed_quarantine(fake: FakeMailcow, client: MailcowClient) -> None:
+    fake.add_quarantine(sender="billing@evil.example", rcpt="alice@example.org", subject="Invoice overdue")
+
+
+@dataclass(frozen=True)
+class Show:
+    """`AREA show KEY` for an area whose entries have write verbs: the entry as an approver sees it."""
+
+    command: str
+    seed: Seed
+    headline: str
+    fields: tuple[str, ...]
+    unknown: str
+    """A well-formed key that names nothing, and how the answer names it."""
+    nothing: str
+    list_usage: str
+    malformed: str
+    complaint: str
+
+    def __str__(self) -> str:
+        return self.command
+
+
+SHOWS = [
+    Show(
+        "bcc show 1",
+        seed_bcc,
+        "BCC map #1 (mail to @example.org copied to archive@example.net)",
+        ("*Copies*\nmail to @example.org", "*To*\narchive@example.net", "*State*\nactive"),
+        "bcc show 9",
+        "BCC map `9`",
+        "bcc list",
+        "bcc show seven",
+        "`seven` is not a BCC map ID; expected a number like `7`",
+    ),
+    Show(
+        "recipientmap show 1",
+        seed_recipient_map,
+        "Recipient map #1 (old@example.org → alice@example.org)",
+        ("*Rewrites*\nold@example.org", "*To*\nalice@example.org", "*State*\nactive"),
+        "recipientmap show 9",
+        "recipient map `9`",
+        "recipientmap list",
+        "recipientmap show old@example.org",
+        "`old@example.org` is not a recipient map ID; expected a number like `7`",
+    ),
+    Show(
+        "tlspolicy show 2",
+        seed_tls_policy,
+        "TLS policy map #2 (partner.example → fingerprint match=AB:CD)",
+        ("*Destination*\npartner.example", "*Policy*\nfingerprint match=AB:CD", "*State*\ninactive"),
+        "tlspolicy show 9",
+        "TLS policy map `9`",
+        "tlspolicy list",
+        "tlspolicy show partner.example",
+        "`partner.example` is not a TLS policy map ID; expected a number like `7`",
+    ),
+    Show(
+        "fwdhost show mx.partner.example",
+        seed_fwdhost,
+        "Forwarding host mx.partner.example",
+        ("*198.51.100.25*\nfrom mx.partner.example, spam filtered",),
+        "fwdhost show 203.0.113.9",
+        "forwarding host `203.0.113.9`",
+        "fwdhost list",
+        "fwdhost show mx_partner!",
+        "`mx_partner!` is neither a host name (`mx.partner.example`) nor an IP address or network",
+    ),
+    Show(
+        "fwdhost show 192.0.2.25",
+        seed_fwdhost,
+        "Forwarding host 192.0.2.25",
+        ("*192.0.2.25*\nspam kept (not filtered)",),
+        "fwdhost show 192.0.2.0/24",
+        "forwarding host `192.0.2.0/24`",
+        "fwdhost list",
+        "fwdhost show",
+        "the host name, IP address or network is missing.",
+    ),
+    Show(
+        "spampolicy show example.org 2",
+        seed_spam_policy,
+        "Spam policy entry 2 (block *@spam.example for the whole domain)",
+        ("*List*\nblock", "*Sender*\n*@spam.example", "*Applies to*\nthe whole domain"),
+        "spampolicy show example.org 9",
+        "spam policy entry `9` in `example.org`'s lists",
+        "spampolicy list DOMAIN",
+        "spampolicy show example.org five",
+        "`five` is not a spam policy entry ID; expected a number like `7`",
+    ),
+    Show(
+        "quarantine show 1",
+        seed_quarantine,
+        "Quarantined message #1 from billing@evil.example to alice@example.org, “Invoice overdue”",
+        (
+            "*From*\nbilling@evil.example",
+            "*To*\nalice@example.org",
+            "*Subject*\nInvoice overdue",
+            "*Score*\n15.3 (reject)",
+            "*Virus*\nno",
+            "*Quarantined*\n20",
+        ),
+        "quarantine show 9",
+        "quarantined message `9`",
+        "quarantine list",
+        "quarantine show newest",
+        "`newest` is not a quarantined message ID; expected a number like `7`",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SHOWS, ids=str)
+def test_show_gives_one_entry_as_an_approver_sees_it_or_points_at_the_list(
+    case: Show,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    fake_mailcow: FakeMailcow,
+    mailcow_client: MailcowClient,
+) -> None:
+    case.seed(fake_mailcow, mailcow_client)
+    fake_mailcow.reset_log()
+    found = reply_to(slack, fake_slack, case.command, user=VIEWER)
+    assert found.headline == case.headline
+    for field in case.fields:
+        assert field in found.text, found.text
+    missing = reply_to(slack, fake_slack, case.unknown, user=VIEWER)
+    assert missing.headline == f":warning: There is no {case.nothing}."
+    assert f"`/mailcow {case.list_usage}` lists them." in missing.text
+    assert fake_mailcow.writes() == []
+
+
+@pytest.mark.parametrize("case", SHOWS, ids=str)
+def test_show_of_a_malformed_key_names_the_argument_and_the_form(
+    case: Show, slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
+) -> None:
+    answer = private_answer(slack, fake_slack, fake_mailcow, case.malformed, user=VIEWER)
+    assert case.complaint in answer, answer
+    area = case.command.split()[0]
+    assert f"Usage: `/mailcow {area} show " in answer
+    assert fake_slack.posts() == []
 
 
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
         ("syncjob list alice", "`alice` is not a valid e-mail mailbox; expected `name@example.org`."),
-        ("syncjob show four", "`four` is not a sync job ID; expected a number like `4`"),
+        ("syncjob show four", "`four` is not a sync job ID; expected a number like `7`"),
         ("spampolicy list", "the domain is missing."),
         (
             "spampolicy list not_a_domain",
@@ -330,14 +480,14 @@ def test_bad_input_names_the_argument_and_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, text: str, complaint: str
 ) -> None:
     slack.command(text)
-    answer = ephemeral_text(fake_slack)
+    answer = ephemeral(fake_slack)
     assert complaint in answer
     assert "Usage: `/mailcow " in answer
 
 
 def test_spam_policy_of_an_unknown_domain(slack: SlackDriver, fake_slack: FakeSlack) -> None:
-    answer = ask(slack, fake_slack, "spampolicy list nowhere.example")
-    assert answer.parent == ":warning: There is no domain `nowhere.example` on this mailcow."
+    answer = reply_to(slack, fake_slack, "spampolicy list nowhere.example", user=VIEWER)
+    assert answer.headline == ":warning: No domain `nowhere.example` on this mailcow."
 
 
 @pytest.mark.parametrize(

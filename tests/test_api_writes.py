@@ -7,79 +7,37 @@ has it now; after the click, mailcow receives exactly the delete and the thread 
 Bad input is answered privately before mailcow is called, mailcow's refusals come back in its own
 words, and the three verbs that handle a secret (`oauth add`, `domainadmin add`, `syncjob add`) are
 scanned for it everywhere but the one private message to the requester.
-
-The helpers at the top are shared with test_dkim_writes.py and test_quarantine_writes.py.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from bot import logs
 from bot.mailcow import calls
 from bot.services import Services
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask, approve
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import (
+    ephemeral,
+    parents,
+    private_answer,
+    readable,
+    reply_to,
+    shown,
+    wait_shown,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import Ask, parents, readable, shown, wait_shown, writes
 
-# The app with an injected clock and no background thread, as test_approvals runs it.
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
-
-
-# --- what a person sees ----------------------------------------------------------------------------
-
-
-@dataclass
-class Posted:
-    """A command's answer in the channel: the parent message's text and its thread as plain text."""
-
-    headline: str
-    thread: str
-
-
-def run(slack: SlackDriver, fake_slack: FakeSlack, text: str) -> Posted:
-    """Type `/mailcow text` as an operator and wait for the parent message and its thread."""
-    seen = len(parents(fake_slack))
-    assert slack.command(text).text == ""
-    ts = fake_slack.wait_for(lambda s: len(p := parents(s)) > seen and p[seen])
-    thread = fake_slack.wait_for(lambda s: s.thread(ts))
-    return Posted(str(fake_slack.messages[ts]["text"]), "\n".join(readable(c.args) for c in thread))
-
-
-def refusal(fake_slack: FakeSlack) -> str:
-    """The private answer to the requester: its text and its blocks."""
-    [answer] = fake_slack.wait_for(lambda s: s.ephemerals())
-    return f"{answer.args.get('text', '')}\n{readable(answer.args)}"
-
-
-def approve(slack: SlackDriver, fake_slack: FakeSlack, ask: Ask, text: str) -> tuple[str, str, str]:
-    """Request `text`, approve it as another person; (request as asked, message when done, thread)."""
-    request = ask(text)
-    asked = shown(fake_slack, request.ts)
-    slack.click("approval_approve", request.id, user=APPROVER)
-    done = wait_shown(fake_slack, request.ts, "*Done:*")
-    thread = fake_slack.wait_for(lambda s: s.thread(request.ts))
-    return asked, done, "\n".join(readable(c.args) for c in thread)
-
-
-def sent(fake_mailcow: FakeMailcow) -> list[tuple[str, Any]]:
-    """Every write mailcow received: (path, body)."""
-    return [(r.path, r.json_body) for r in fake_mailcow.requests if not r.path.startswith("get/")]
+# The app with an injected clock and no background thread.
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def seen_except(fake_slack: FakeSlack, secret: str, services: Services, log: str) -> str:
@@ -91,20 +49,6 @@ def seen_except(fake_slack: FakeSlack, secret: str, services: Services, log: str
     audit = json.dumps([e.__dict__ for e in services.store.audit_entries(1000)], ensure_ascii=False)
     others = "\n".join(c.text_content() for c in fake_slack.calls if c not in carrying)
     return f"{others}\n{audit}\n{log}"
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """What the app's redacting log handler writes, at DEBUG (slack_sdk then logs request bodies)."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    stream = io.StringIO()
-    logs.configure("DEBUG", "json", stream)
-    yield stream
-    for handler in list(root.handlers):
-        if handler not in saved[0]:
-            root.removeHandler(handler)
-    root.setLevel(saved[1])
 
 
 Seed = Callable[[FakeMailcow, Services], object]
@@ -238,14 +182,14 @@ ADDS = [
         "edit/rl-mbox",
         {"items": ["alice@example.org"], "attr": {"rl_value": 100, "rl_frame": "h"}},
         "Limit mailbox alice@example.org to 100 messages per hour",
-        ('limit: "none" → "100 / hour"',),
+        ('limit: "none" → "100 messages per hour"',),
     ),
     Add(
         "ratelimit set domain example.org 0",
         "edit/rl-domain",
         {"items": ["example.org"], "attr": {"rl_value": 0, "rl_frame": "d"}},
         "Remove the rate limit of domain example.org",
-        ('limit: "500 / day" → "none"',),
+        ('limit: "500 messages per day" → "none"',),
         lambda fake, services: services.mailcow.write(calls.edit_rl_domain("example.org", 500, "d")),
     ),
     Add(
@@ -265,12 +209,12 @@ def test_an_add_runs_at_once_sends_exactly_that_and_reads_back(
 ) -> None:
     case.seed(fake_mailcow, services)
     fake_mailcow.reset_log()
-    posted = run(slack, fake_slack, case.text)
+    posted = reply_to(slack, fake_slack, case.text)
     assert posted.headline == f":white_check_mark: Done: {case.headline}"
-    assert sent(fake_mailcow) == [(case.path, case.body)]
-    assert "*Read back from mailcow*: " in posted.thread
+    assert fake_mailcow.sent() == [(case.path, case.body)]
+    assert "*Read back from mailcow*: " in posted.text
     for change in case.read_back:
-        assert change in posted.thread, posted.thread
+        assert change in posted.text, posted.text
     assert services.store is not None
     [execution] = [e for e in services.store.audit_entries(10) if e.event == "execution"]
     assert (execution.user_id, execution.outcome) == (OPERATOR, "done")
@@ -307,7 +251,7 @@ DELETES = [
         "delete/bcc",
         ["1"],
         lambda fake: fake.bcc_maps == {},
-        'copies: "mail to @example.org" → (none)',
+        "no longer in mailcow (was: copies: mail to @example.org; to: archive@example.net; state: active)",
     ),
     Delete(
         "recipientmap delete 1",
@@ -319,7 +263,7 @@ DELETES = [
         "delete/recipient_map",
         ["1"],
         lambda fake: fake.recipient_maps == {},
-        'rewrites: "old@example.org" → (none)',
+        "no longer in mailcow (was: rewrites: old@example.org; to: alice@example.org; state: active)",
     ),
     Delete(
         "tlspolicy delete 1",
@@ -328,7 +272,7 @@ DELETES = [
         "delete/tls-policy-map",
         ["1"],
         lambda fake: fake.tls_policy_maps == {},
-        'policy: "dane-only" → (none)',
+        "no longer in mailcow (was: destination: example.net; policy: dane-only; state: active)",
     ),
     Delete(
         "spampolicy delete example.org 1",
@@ -342,7 +286,7 @@ DELETES = [
         "delete/domain-policy",
         ["1"],
         lambda fake: fake.domain_policies == {},
-        'sender: "*@partner.example" → (none)',
+        "no longer in mailcow (was: list: allow; sender: *@partner.example; applies to: the whole domain)",
     ),
     Delete(
         "fwdhost delete mx.partner.example",
@@ -355,7 +299,8 @@ DELETES = [
         "delete/fwdhost",
         ["198.51.100.25", "2001:db8::25"],
         lambda fake: fake.fwdhosts == {},
-        '2001:db8::25: "from mx.partner.example, spam kept (not filtered)" → (none)',
+        "no longer in mailcow (was: 198.51.100.25: from mx.partner.example, spam kept (not filtered); "
+        "2001:db8::25: from mx.partner.example, spam kept (not filtered))",
     ),
     Delete(
         "fwdhost delete 2001:db8::25",
@@ -364,7 +309,7 @@ DELETES = [
         "delete/fwdhost",
         ["2001:db8::25"],
         lambda fake: list(fake.fwdhosts) == ["198.51.100.25"],
-        '2001:db8::25: "from mx.partner.example, spam kept (not filtered)" → (none)',
+        "no longer in mailcow (was: 2001:db8::25: from mx.partner.example, spam kept (not filtered))",
     ),
     Delete(
         "domainadmin delete helpdesk",
@@ -377,7 +322,7 @@ DELETES = [
         "delete/domain-admin",
         ["helpdesk"],
         lambda fake: fake.domain_admins == {},
-        'domains: "example.org" → (none)',
+        "no longer in mailcow (was: state: active; domains: example.org; two-factor: off)",
     ),
     Delete(
         "oauth delete 1",
@@ -386,7 +331,7 @@ DELETES = [
         "delete/oauth2-client",
         ["1"],
         lambda fake: fake.oauth2_clients == {},
-        "#1: ",
+        "no longer in mailcow (was: #1: client ID ",
     ),
     Delete(
         "syncjob delete 1",
@@ -400,7 +345,8 @@ DELETES = [
         "delete/syncjob",
         ["1"],
         lambda fake: fake.syncjobs == {},
-        'into: "alice@example.org" → (none)',
+        "no longer in mailcow (was: source: alice on imap.old-isp.example:993 (SSL); "
+        "into: alice@example.org;",
     ),
 ]
 
@@ -421,11 +367,11 @@ def test_a_delete_waits_for_an_approval_showing_the_entry_then_sends_exactly_the
     asked = shown(fake_slack, request.ts)
     for words in case.asked:
         assert words in asked, asked
-    assert sent(fake_mailcow) == []
+    assert fake_mailcow.sent() == []
 
     slack.click("approval_approve", request.id, user=APPROVER)
     wait_shown(fake_slack, request.ts, "*Done:*")
-    assert sent(fake_mailcow) == [(case.path, case.body)]
+    assert fake_mailcow.sent() == [(case.path, case.body)]
     assert case.gone(fake_mailcow)
     thread = "\n".join(readable(c.args) for c in fake_slack.wait_for(lambda s: s.thread(request.ts)))
     assert "*Read back from mailcow*: " in thread and case.read_back in thread, thread
@@ -489,11 +435,9 @@ BAD_INPUT = [
 def test_bad_input_names_the_argument_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    answer = refusal(fake_slack)
+    answer = private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
     assert "That command is not quite right." in answer
     assert told in answer, answer
-    assert writes(fake_mailcow) == []
     assert parents(fake_slack) == []
 
 
@@ -516,7 +460,7 @@ WRITE_VERBS = [
 @pytest.mark.parametrize("typed", WRITE_VERBS)
 def test_a_viewer_may_not_write(slack: SlackDriver, fake_mailcow: FakeMailcow, typed: str) -> None:
     assert "needs an operator" in slack.command(typed, user=VIEWER).json()["text"]
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 # --- mailcow says no -------------------------------------------------------------------------------
@@ -558,21 +502,21 @@ def test_mailcows_refusal_is_shown_in_its_own_words_and_nothing_is_retried(
 ) -> None:
     seed(fake_mailcow, services)
     fake_mailcow.reset_log()
-    posted = run(slack, fake_slack, typed)
+    posted = reply_to(slack, fake_slack, typed)
     assert posted.headline.startswith(":x: Failed: ")
-    assert "*mailcow's answer to `POST /api/v1/add/" in posted.thread
-    assert said in posted.thread, posted.thread
-    assert "Nothing was retried." in posted.thread
-    assert len(sent(fake_mailcow)) == 1
+    assert "*mailcow's answer to `POST /api/v1/add/" in posted.text
+    assert said in posted.text, posted.text
+    assert "Nothing was retried." in posted.text
+    assert len(fake_mailcow.sent()) == 1
 
 
 def test_the_bcc_refusal_without_a_message_is_still_plain(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     """mailcow answers an unknown local address with no message at all (§4.12): say what was refused."""
-    posted = run(slack, fake_slack, "bcc add nobody@example.org to=x@example.net")
+    posted = reply_to(slack, fake_slack, "bcc add nobody@example.org to=x@example.net")
     assert "mailcow refused add/bcc for nobody@example.org (rcpt): mailcow could not add the item." in (
-        posted.thread
+        posted.text
     )
 
 
@@ -588,15 +532,15 @@ def test_oauth_add_reads_back_the_client_and_shows_its_secret_only_to_the_reques
 ) -> None:
     seed_oauth(fake_mailcow, services)  # another client, for the same app: not the new one
     fake_mailcow.reset_log()
-    posted = run(slack, fake_slack, "oauth add https://app.example/callback")
+    posted = reply_to(slack, fake_slack, "oauth add https://app.example/callback")
     assert (
         posted.headline
         == ":white_check_mark: Done: Add an OAuth2 client redirecting to https://app.example/callback"
     )
-    assert sent(fake_mailcow) == [("add/oauth2-client", {"redirect_uri": "https://app.example/callback"})]
+    assert fake_mailcow.sent() == [("add/oauth2-client", {"redirect_uri": "https://app.example/callback"})]
     new = fake_mailcow.oauth2_clients["2"]
-    assert f'#2: (none) → "client ID {new["client_id"]} · https://app.example/callback"' in posted.thread
-    assert "#1:" not in posted.thread
+    assert f'#2: (none) → "client ID {new["client_id"]} · https://app.example/callback"' in posted.text
+    assert "#1:" not in posted.text
 
     secret = new["client_secret"]
     [private] = fake_slack.wait_for(lambda s: s.ephemerals())
@@ -616,13 +560,13 @@ def test_domainadmin_add_generates_the_password_when_it_runs_and_only_the_reques
     services: Services,
     captured: io.StringIO,
 ) -> None:
-    posted = run(slack, fake_slack, "domainadmin add helpdesk domains=example.org,example.net")
+    posted = reply_to(slack, fake_slack, "domainadmin add helpdesk domains=example.org,example.net")
     assert (
         posted.headline == ":white_check_mark: Done: Add domain admin helpdesk for example.org, example.net"
     )
-    assert 'domains: (none) → "example.org, example.net"' in posted.thread
-    assert 'state: (none) → "active"' in posted.thread
-    [(path, body)] = sent(fake_mailcow)
+    assert 'domains: (none) → "example.org, example.net"' in posted.text
+    assert 'state: (none) → "active"' in posted.text
+    [(path, body)] = fake_mailcow.sent()
     password = body["password"]
     assert path == "add/domain-admin" and len(password) == 20 and body["password2"] == password
     assert {k: v for k, v in body.items() if not k.startswith("password")} == {
@@ -650,9 +594,8 @@ def test_domainadmin_add_generates_the_password_when_it_runs_and_only_the_reques
 def test_a_verb_with_a_secret_refuses_to_wait_for_an_approval(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str
 ) -> None:
-    slack.command(typed)
-    assert "is set to need an approval (CHATOPS_EXTRA_APPROVALS)" in refusal(fake_slack)
-    assert writes(fake_mailcow) == []
+    answer = private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
+    assert "is set to need an approval (CHATOPS_EXTRA_APPROVALS)" in answer
     assert parents(fake_slack) == [] and fake_slack.calls_to("views.open") == []
 
 
@@ -668,7 +611,8 @@ def test_an_approved_domainadmin_add_hands_the_password_to_the_requester_in_a_di
 ) -> None:
     asked, _, thread = approve(slack, fake_slack, ask, "domainadmin add helpdesk domains=example.org")
     assert '"password": "••••", "password2": "••••"' in asked
-    [(_, body)] = sent(fake_mailcow)
+    assert "*Now in mailcow* (checked again before it runs): not in mailcow yet." in asked
+    [(_, body)] = fake_mailcow.sent()
     password = body["password"]
     assert fake_mailcow.domain_admins["helpdesk"]["password"] == password
     assert f"The new password went to <@{OPERATOR}> in a direct message, once." in thread
@@ -713,7 +657,7 @@ def test_syncjob_add_asks_for_the_password_in_a_modal_and_it_reaches_only_mailco
         in text
     )
     assert "Password of alice@old-isp.example on imap.old-isp.example" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     answer = slack.submit(filled(view, SOURCE_PASSWORD))
     assert answer.status == 200 and answer.text == ""
@@ -723,8 +667,12 @@ def test_syncjob_add_asks_for_the_password_in_a_modal_and_it_reaches_only_mailco
         ":white_check_mark: Done: Add a sync job: copy mail from"
     )
     assert f"`/mailcow {typed}`" in readable(fake_slack.messages[ts])
+    assert (
+        "`POST /api/v1/add/syncjob`* on alice@old-isp.example on imap.old-isp.example → alice@example.org"
+        in (thread)
+    )
     assert 'into: (none) → "alice@example.org"' in thread and 'every: (none) → "30 min"' in thread
-    [(path, body)] = sent(fake_mailcow)
+    [(path, body)] = fake_mailcow.sent()
     assert path == "add/syncjob" and body["password1"] == SOURCE_PASSWORD
     assert (body["username"], body["host1"], body["user1"], body["port1"], body["enc1"]) == (
         "alice@example.org",
@@ -759,15 +707,15 @@ def test_an_empty_password_is_answered_inside_the_modal(
         "response_action": "errors",
         "errors": {"password": "Enter the password of the source mailbox."},
     }
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_a_password_typed_into_the_command_is_refused_and_never_shown(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services
 ) -> None:
     slack.command(f"syncjob add alice@example.org host=imap.x.example user=a password={SOURCE_PASSWORD}")
-    assert "Leave the password out of the command (`password=`)" in refusal(fake_slack)
-    assert writes(fake_mailcow) == [] and fake_slack.calls_to("views.open") == []
+    assert "Leave the password out of the command (`password=`)" in ephemeral(fake_slack)
+    assert fake_mailcow.writes() == [] and fake_slack.calls_to("views.open") == []
     assert SOURCE_PASSWORD not in fake_slack.all_text()
     assert services.store is not None
     fake_slack.wait_for(lambda _: services.store and services.store.audit_entries(5))
@@ -781,7 +729,7 @@ def test_what_mailcow_would_refuse_is_said_instead_of_asking_for_the_password(
     view = opened_modal(fake_slack)
     assert "There is no mailbox `ghost@example.org` on this mailcow" in readable(view)
     assert "submit" not in view and "private_metadata" not in view
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_a_new_source_password_for_an_existing_job_goes_through_the_modal(
@@ -802,7 +750,7 @@ def test_a_new_source_password_for_an_existing_job_goes_through_the_modal(
         fake_slack.messages[ts]["text"]
         == ":white_check_mark: Done: Change sync job #1: a new source password"
     )
-    assert sent(fake_mailcow) == [("edit/syncjob", {"items": ["1"], "attr": {"password1": SOURCE_PASSWORD}})]
+    assert fake_mailcow.sent() == [("edit/syncjob", {"items": ["1"], "attr": {"password1": SOURCE_PASSWORD}})]
     assert fake_mailcow.syncjobs["1"]["password1"] == SOURCE_PASSWORD
     for place in (fake_slack.all_text(), captured.getvalue()):
         assert SOURCE_PASSWORD not in place
@@ -815,4 +763,4 @@ def test_the_modal_of_a_viewer_is_refused_by_the_guard(
     answer = slack.submit(filled(opened_modal(fake_slack), SOURCE_PASSWORD), user=VIEWER)
     assert answer.json()["response_action"] == "update"
     assert "needs an operator" in json.dumps(answer.json())
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []

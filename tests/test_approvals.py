@@ -2,21 +2,18 @@
 
 Each test asserts what a person sees (the request message as it is redrawn, ephemeral answers, the
 thread) and what mailcow received. Time moves by hand (`FakeClock` injected into the services), and
-the background jobs run when a test calls `run_pending()`, so nothing waits for a wall clock.
-The helpers and fixtures here are shared with test_queue_actions.py and test_audit.py.
+the background jobs run when a test calls `run_pending()`, so nothing waits for a wall clock
+(`tests/fakes/manual_app.py`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from slack_bolt import App
 
 from bot.app import build_app, build_services
 from bot.approvals import State
@@ -25,10 +22,20 @@ from bot.mailcow import calls
 from bot.plans import GENERATED, STALE_AFTER, Plan, RuntimeSecret, run_now
 from bot.scheduler import Scheduler
 from bot.services import Origin, Services
-from bot.settings import Settings
-from bot.store import Store
-from tests.fakes.db_plugin import FakeClock, race_in_threads
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import DEFAULT_TTL, Ask, audit_events
+from tests.fakes.db_plugin import CLOSED_PORT_DB, FakeClock, race_in_threads
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.manual_app import BOTH_DATABASES
+from tests.fakes.reading import (
+    buttons,
+    parents,
+    readable,
+    shown,
+    texts,
+    wait_shown,
+    wait_told,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import (
     ALLOWED,
@@ -43,130 +50,11 @@ from tests.fakes.slack_plugin import (
     VIEWER,
     SlackDriver,
     dispatch_transport,
+    shut_down,
 )
 
-CLOSED_PORT_DB = "postgresql://postgres@127.0.0.1:1/test"
-DEFAULT_TTL = 900  # CHATOPS_APPROVAL_TTL
-
-
-# --- fixtures: the app with an injected clock and no background thread ------------------------------
-
-
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Indirect parametrisation: `"sqlite"`/`"postgres"` picks the database, a dict overrides settings."""
-    wanted = getattr(request, "param", {})
-    if isinstance(wanted, str):
-        return {"CHATOPS_DATABASE_URL": request.getfixturevalue(f"{wanted}_url")}
-    return dict(wanted)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def services(settings: Settings, clock: FakeClock) -> Iterator[Services]:
-    built = build_services(settings, clock=clock)
-    yield built
-    shut_down(built)
-
-
-@pytest.fixture
-def bolt_app(services: Services) -> App:
-    return build_app(services, background=False)
-
-
-def shut_down(services: Services) -> None:
-    services.executor.shutdown(wait=True)
-    services.mailcow.close()
-    if services.store is not None:
-        services.store.dispose()
-
-
-BOTH_DATABASES = pytest.mark.parametrize(
-    "settings_overrides", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
-
-
-# --- what a person sees ------------------------------------------------------------------------------
-
-
-def texts(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        text = node.get("text")
-        return [text] if isinstance(text, str) else [t for value in node.values() for t in texts(value)]
-    if isinstance(node, list):
-        return [t for item in node for t in texts(item)]
-    return []
-
-
-def readable(message: dict[str, Any]) -> str:
-    return "\n".join(texts(message.get("blocks") or []))
-
-
-def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        element["action_id"]: element
-        for block in message.get("blocks") or []
-        if block["type"] == "actions"
-        for element in block["elements"]
-    }
-
-
-@dataclass
-class Request:
-    """A posted approval request: its message timestamp and the approval id its buttons carry."""
-
-    ts: str
-    id: str
-
-
-def parents(fake_slack: FakeSlack) -> list[str]:
-    return [ts for ts, m in list(fake_slack.messages.items()) if not m["thread_ts"]]
-
-
-Ask = Callable[..., Request]
-
-
-@pytest.fixture
-def ask(slack: SlackDriver, fake_slack: FakeSlack, services: Services) -> Ask:
-    """`ask(text, user=…)` types `/mailcow text` and waits until its approval request is posted and
-    the request knows its message (as it does long before anyone could click)."""
-
-    def run(text: str, *, user: str = OPERATOR) -> Request:
-        seen = len(parents(fake_slack))
-        assert slack.command(text, user=user).text == ""
-        ts = fake_slack.wait_for(lambda s: len(p := parents(s)) > seen and p[seen])
-        request = Request(ts, buttons(fake_slack.messages[ts])[APPROVE]["value"])
-        approvals = services.approvals
-        assert approvals is not None
-        fake_slack.wait_for(lambda _: (a := approvals.get(request.id)) is not None and a.message_ts == ts)
-        return request
-
-    return run
-
-
-def shown(fake_slack: FakeSlack, ts: str) -> str:
-    return readable(fake_slack.messages[ts])
-
-
-def wait_shown(fake_slack: FakeSlack, ts: str, words: str, timeout: float = 10.0) -> str:
-    """Wait until the message at `ts` shows `words`; returns its whole text."""
-    return str(fake_slack.wait_for(lambda s: words in (t := shown(s, ts)) and t, timeout=timeout))
-
-
-def ephemeral_texts(fake_slack: FakeSlack) -> list[str]:
-    return [str(c.args.get("text", "")) for c in fake_slack.ephemerals()]
-
-
-def wait_ephemeral(fake_slack: FakeSlack, words: str, count: int = 1) -> list[str]:
-    return list(
-        fake_slack.wait_for(
-            lambda s: len(found := [t for t in ephemeral_texts(s) if words in t]) >= count and found
-        )
-    )
+# The app with an injected clock and no background thread.
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def queue_counts(fake_mailcow: FakeMailcow) -> dict[str, int]:
@@ -174,14 +62,6 @@ def queue_counts(fake_mailcow: FakeMailcow) -> dict[str, int]:
     for row in fake_mailcow.queue.rows.values():
         counts[row["queue_name"]] = counts.get(row["queue_name"], 0) + 1
     return counts
-
-
-def writes(fake_mailcow: FakeMailcow) -> list[str]:
-    return [r.path for r in fake_mailcow.requests if not r.path.startswith("get/")]
-
-
-def audit_events(store: Store, approval_id: str) -> list[str]:
-    return [e.event for e in reversed(store.audit_entries(1000)) if e.approval_id == approval_id]
 
 
 # --- the request ---------------------------------------------------------------------------------
@@ -207,7 +87,7 @@ def test_a_destructive_command_posts_a_request_with_what_will_run_and_the_state_
     assert (approve["value"], deny["value"]) == (request.id, request.id)
     assert approve["style"] == "primary" and approve["confirm"]["confirm"]["text"] == "Approve and run"
     assert deny["style"] == "danger" and deny["confirm"]["title"]["text"] == "Deny this request?"
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert services.approvals is not None
     approval = services.approvals.get(request.id)
     assert approval is not None
@@ -239,7 +119,7 @@ def test_an_approver_click_runs_it_once_and_the_message_shows_who_when_and_the_r
     assert "*Read back from mailcow*: active: " in details and f"deferred: {deferred} → 0" in details
 
     slack.click(APPROVE, request.id, user=APPROVER_2)
-    assert wait_ephemeral(fake_slack, "already done")
+    assert wait_told(fake_slack, "already done")
     assert len(fake_mailcow.calls("edit/mailq")) == 1
     assert services.store is not None
     events = audit_events(services.store, request.id)
@@ -251,7 +131,7 @@ def test_the_requester_cannot_approve_their_own_request(
 ) -> None:
     request = ask("queue flush", user=APPROVER)
     slack.click(APPROVE, request.id, user=APPROVER)
-    assert wait_ephemeral(fake_slack, "you asked for this; another approver has to approve it")
+    assert wait_told(fake_slack, "you asked for this; another approver has to approve it")
     assert "Approval needed" in shown(fake_slack, request.ts)
     assert fake_mailcow.calls("edit/mailq") == []
 
@@ -264,7 +144,7 @@ def test_a_non_approver_click_is_refused_ephemerally_with_the_reason(
 ) -> None:
     request = ask("queue flush")
     slack.click(APPROVE, request.id, user=OPERATOR)
-    [refusal] = wait_ephemeral(fake_slack, "needs an approver")
+    [refusal] = wait_told(fake_slack, "needs an approver")
     assert refusal == ":no_entry: This needs an approver, and you are not one. Ask a mail admin to add you."
     assert fake_mailcow.calls("edit/mailq") == []
     assert "Approval needed" in shown(fake_slack, request.ts)
@@ -281,7 +161,7 @@ def test_a_click_from_a_channel_that_is_not_allowed_is_refused(
 ) -> None:
     request = ask("queue flush")
     slack.click(APPROVE, request.id, user=APPROVER, channel=ELSEWHERE)
-    assert wait_ephemeral(fake_slack, f"<#{ELSEWHERE}> is not an allowed channel")
+    assert wait_told(fake_slack, f"<#{ELSEWHERE}> is not an allowed channel")
     assert fake_mailcow.calls("edit/mailq") == []
     assert "Approval needed" in shown(fake_slack, request.ts)
 
@@ -292,7 +172,7 @@ def test_an_expired_request_cannot_be_approved_and_shows_it_expired(
     request = ask("queue flush")
     clock.advance(DEFAULT_TTL + 1)
     slack.click(APPROVE, request.id, user=APPROVER)
-    assert wait_ephemeral(fake_slack, "Not approved: this request expired at")
+    assert wait_told(fake_slack, "Not approved: this request expired at")
     text = wait_shown(fake_slack, request.ts, "*Expired*")
     assert "Nothing ran. Ask again if it is still needed." in text
     assert buttons(fake_slack.messages[request.ts]) == {}
@@ -363,7 +243,7 @@ def test_deny_asks_for_an_optional_reason_records_it_and_the_message_shows_it(
     assert buttons(fake_slack.messages[request.ts]) == {}
 
     slack.click(APPROVE, request.id, user=APPROVER_2)
-    assert wait_ephemeral(fake_slack, f"Not approved: denied by <@{APPROVER}>: not at 3 a.m.")
+    assert wait_told(fake_slack, f"Not approved: denied by <@{APPROVER}>: not at 3 a.m.")
     assert fake_mailcow.calls("edit/mailq") == []
     assert services.store is not None
     [denial] = [e for e in services.store.audit_entries(20) if e.event == "denial"]
@@ -384,7 +264,7 @@ def test_only_an_approver_or_the_requester_may_deny_and_the_requester_withdraws(
     refused = slack.submit(view, user=VIEWER).json()
     assert refused["response_action"] == "update" and "needs an operator" in json.dumps(refused["view"])
     slack.submit(view, user=GROUP_MEMBER)  # an operator through the user group, but no approver
-    assert wait_ephemeral(fake_slack, "Not denied: only an approver or the person who asked can deny this")
+    assert wait_told(fake_slack, "Not denied: only an approver or the person who asked can deny this")
     assert "Approval needed" in shown(fake_slack, request.ts)
 
     slack.submit(view, user=OPERATOR)
@@ -414,7 +294,7 @@ def test_twenty_concurrent_clicks_run_the_action_once(
     answers = race_in_threads(20, lambda i: slack.click(APPROVE, request.id, user=approvers[i % 2]))
     assert [a.status for a in answers] == [200] * 20
     wait_shown(fake_slack, request.ts, "*Done:*")
-    assert len(wait_ephemeral(fake_slack, "Not approved: already", count=19)) == 19
+    assert len(wait_told(fake_slack, "Not approved: already", count=19)) == 19
     assert len(fake_mailcow.calls("edit/mailq")) == 1
 
 
@@ -423,7 +303,7 @@ def test_a_retyped_command_finds_the_pending_request_instead_of_making_another(
 ) -> None:
     request = ask("queue flush")
     slack.command("queue flush", user=APPROVER_2)
-    [notice] = wait_ephemeral(fake_slack, "The same request is already waiting for approval")
+    [notice] = wait_told(fake_slack, "The same request is already waiting for approval")
     assert f"request `{request.id}`" in notice
     assert parents(fake_slack) == [request.ts]
 
@@ -441,7 +321,7 @@ def test_a_target_that_changed_since_the_request_is_refused_saying_what_changed(
     slack.click(APPROVE, request.id, user=APPROVER)
 
     change = f"deferred: {before['deferred']} → {before['deferred'] + 3}"
-    [told] = wait_ephemeral(fake_slack, "the target changed since the request")
+    [told] = wait_told(fake_slack, "the target changed since the request")
     assert change in told
     text = wait_shown(fake_slack, request.ts, "*Not run, the target changed:*")
     assert change in text and "Ask again for a fresh request." in text
@@ -529,11 +409,11 @@ def test_without_the_database_reads_work_and_changes_and_approvals_refuse_clearl
     [held] = fake_mailcow.add_queue_items(1, queue_name="hold")
     for text in ("queue flush", f"queue release {held}"):
         slack.command(text)
-    refusals = wait_ephemeral(fake_slack, "The bot's database is unavailable", count=2)
+    refusals = wait_told(fake_slack, "The bot's database is unavailable", count=2)
     assert all("Read commands still work." in r for r in refusals)
     slack.click(APPROVE, "some-request", user=APPROVER)
-    wait_ephemeral(fake_slack, "The bot's database is unavailable", count=3)
-    assert writes(fake_mailcow) == []
+    wait_told(fake_slack, "The bot's database is unavailable", count=3)
+    assert fake_mailcow.writes() == []
     assert len(parents(fake_slack)) == 1
 
 
@@ -542,7 +422,7 @@ def test_without_approvers_nothing_is_requested(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     slack.command("queue flush")
-    assert wait_ephemeral(fake_slack, "No approvers are configured (CHATOPS_APPROVERS)")
+    assert wait_told(fake_slack, "No approvers are configured (CHATOPS_APPROVERS)")
     assert parents(fake_slack) == []
 
 

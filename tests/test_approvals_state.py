@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,19 +39,6 @@ def nobody(_user: str) -> bool:
 
 def unchanged(_approval: Approval) -> dict[str, Any]:
     return STATE
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
-    store = Store(db_url, now=clock)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import pytest
 
 from bot.services import Services
 from bot.store import AuditEntry
-from tests import test_approvals as shared
-from tests.fakes.db_plugin import FakeClock
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import DEFAULT_TTL, Ask
+from tests.fakes.db_plugin import CLOSED_PORT_DB, FakeClock
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import parents, readable, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import (
     ALLOWED,
@@ -26,16 +28,9 @@ from tests.fakes.slack_plugin import (
     VIEWER,
     SlackDriver,
 )
-from tests.test_approvals import CLOSED_PORT_DB, DEFAULT_TTL, Ask, parents, readable, wait_shown
 
-# The app with an injected clock and no background thread, as test_approvals runs it.
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+# The app with an injected clock and no background thread (tests/fakes/manual_app.py).
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def entries(services: Services) -> list[AuditEntry]:

@@ -15,20 +15,14 @@ import pytest
 from bot.mailcow import MailcowClient, calls
 from bot.services import Services
 from commands.ban import ban_state
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import buttons, parents, shown, thread_text, wait_shown, wait_told
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import Ask, buttons, parents, shown, wait_ephemeral, wait_shown, writes
-from tests.test_queue_watch import click_on, thread_text, wait_told
 
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def fail2ban_bodies(fake_mailcow: FakeMailcow) -> list[Any]:
@@ -53,7 +47,7 @@ def test_unban_needs_an_approval_and_sends_the_network_as_listed(
     assert '{"items": ["203.0.113.7/32"], "attr": {"action": "unban"}}' in text
     assert "*203.0.113.7/32*\nactive ban 203.0.113.7/32" in text
     assert "*Target*\n`ban:203.0.113.7/32`" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "*Done:*")
@@ -77,9 +71,9 @@ def test_a_ban_that_ends_before_the_approval_is_not_run(
     request = ask("unban 203.0.113.7")
     del fake_mailcow.active_bans["203.0.113.7/32"]  # expired meanwhile
     slack.click("approval_approve", request.id, user=APPROVER)
-    assert wait_ephemeral(fake_slack, "Not approved: refused: the target changed since the request")
+    assert wait_told(fake_slack, "Not approved: refused: the target changed since the request")
     assert "not banned, not listed" in wait_shown(fake_slack, request.ts, "Not run, the target changed")
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 @pytest.mark.parametrize(
@@ -115,7 +109,7 @@ def test_what_cannot_or_need_not_be_done_is_explained_and_nothing_is_sent(
     fake_mailcow.reset_log()
     slack.command(typed)
     wait_told(fake_slack, told)
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert parents(fake_slack) == []
 
 
@@ -181,7 +175,7 @@ def test_a_viewer_may_not_change_bans(
 ) -> None:
     for typed in ("unban 203.0.113.7", "ban add 198.51.100.0/24", "ban allow 192.0.2.1"):
         assert "needs an operator" in slack.command(typed, user=VIEWER).json()["text"]
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_the_ban_state_reader_lists_bans_and_entries_that_overlap(
@@ -231,16 +225,26 @@ def test_unban_button_asks_for_approval_and_says_so_in_the_investigations_thread
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     parent, ts, found = investigate(slack, fake_slack, "203.0.113.7")
-    click_on(slack, "ban_unban", found["ban_unban"]["value"], user=VIEWER, message_ts=ts, thread_ts=parent)
-    assert wait_ephemeral(fake_slack, "This needs an operator")
+    assert (
+        slack.click(
+            "ban_unban", found["ban_unban"]["value"], user=VIEWER, message_ts=ts, thread_ts=parent
+        ).status
+        == 200
+    )
+    assert wait_told(fake_slack, "This needs an operator")
 
-    click_on(slack, "ban_unban", found["ban_unban"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent)
+    assert (
+        slack.click(
+            "ban_unban", found["ban_unban"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent
+        ).status
+        == 200
+    )
     request_ts = fake_slack.wait_for(lambda s: (p := parents(s)) and p[-1] != parent and p[-1])
     request_id = buttons(fake_slack.messages[request_ts])["approval_approve"]["value"]
     assert "Unban 203.0.113.7/32" in shown(fake_slack, request_ts)
     note = fake_slack.wait_for(lambda s: request_id in thread_text(s, parent) and thread_text(s, parent))
     assert f"<@{OPERATOR}> asked for approval: Unban 203.0.113.7/32" in note
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     slack.click("approval_approve", request_id, user=APPROVER)
     wait_shown(fake_slack, request_ts, "*Done:*")
@@ -251,7 +255,12 @@ def test_allow_button_runs_now_and_answers_in_the_thread(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     parent, ts, found = investigate(slack, fake_slack, "203.0.113.7")
-    click_on(slack, "ban_allow", found["ban_allow"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent)
+    assert (
+        slack.click(
+            "ban_allow", found["ban_allow"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent
+        ).status
+        == 200
+    )
     done = fake_slack.wait_for(lambda s: "Done: Allow 203.0.113.7/32" in (t := thread_text(s, parent)) and t)
     assert "netfilter applies it within about a minute" in done
     assert fail2ban_bodies(fake_mailcow) == [{"items": ["203.0.113.7/32"], "attr": {"action": "whitelist"}}]
@@ -260,7 +269,12 @@ def test_allow_button_runs_now_and_answers_in_the_thread(
 
 def test_block_button_asks_for_an_approval(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     parent, ts, found = investigate(slack, fake_slack, "203.0.113.7")
-    click_on(slack, "ban_block", found["ban_block"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent)
+    assert (
+        slack.click(
+            "ban_block", found["ban_block"]["value"], user=OPERATOR, message_ts=ts, thread_ts=parent
+        ).status
+        == 200
+    )
     request_ts = fake_slack.wait_for(lambda s: (p := parents(s)) and p[-1] != parent and p[-1])
     assert "Block 203.0.113.7/32 permanently (denylist)" in shown(fake_slack, request_ts)
     assert fake_slack.violations == []

@@ -1,8 +1,9 @@
 """`/mailcow ban watch`: an alert when active bans spike, updated in place, recovered in its thread.
 
-The same mechanics as the queue watch (tests/test_queue_watch.py holds the shared helpers); these
-tests check what is particular to bans: the count, the busiest networks, the Show bans button, and
-netfilter publishing nothing, which is a failed check rather than "no bans".
+The same mechanics as the queue watch (tests/test_queue_watch.py; the helpers are in
+tests/fakes/manual_app.py); these tests check what is particular to bans: the count, the busiest
+networks, the Show bans button, and netfilter publishing nothing, which is a failed check rather than
+"no bans".
 """
 
 from __future__ import annotations
@@ -10,21 +11,15 @@ from __future__ import annotations
 import pytest
 
 from bot.services import Services
-from tests import test_approvals as shared
-from tests import test_queue_watch as watch_tests
+from tests.fakes import manual_app
 from tests.fakes.db_plugin import FakeClock
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.manual_app import Round, tick
+from tests.fakes.reading import buttons, parents, readable, say, shown, thread_text, wait_told
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import buttons, parents, readable, shown
-from tests.test_queue_watch import Round, click_on, say, thread_text, tick, wait_told
 
-settings_overrides, services, bolt_app, clock = (
-    shared.settings_overrides,
-    shared.services,
-    shared.bolt_app,
-    watch_tests.clock,
-)
+services, bolt_app, clock = manual_app.services, manual_app.bolt_app, manual_app.watch_clock
 
 
 def ban_many(fake_mailcow: FakeMailcow, count: int, prefix: str = "198.51.100") -> None:
@@ -69,7 +64,7 @@ def test_show_bans_lists_them_in_the_alerts_thread(
     say(slack, fake_slack, "ban watch active=3")
     ban_many(fake_mailcow, 4)
     [alert] = tick(services, clock, fake_slack).posted
-    click_on(slack, "watch_bans_list", "bans", user=VIEWER, message_ts=alert)
+    assert slack.click("watch_bans_list", "bans", user=VIEWER, message_ts=alert).status == 200
     text = fake_slack.wait_for(lambda s: "fail2ban: *5* active bans" in (t := thread_text(s, alert)) and t)
     assert "`198.51.100.0/24` × 4" in text
     assert parents(fake_slack)[-1] == alert

@@ -6,7 +6,6 @@ What `check` reports is tested in tests/test_check.py.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,37 +15,10 @@ import httpx
 import pytest
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.processes import env_for, free_port, run_cli
+from tests.fakes.reading import parents
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, BOT_TOKEN, SIGNING_SECRET, SlackDriver, http_transport
-
-
-def env_for(fake_slack: FakeSlack, fake_mailcow: FakeMailcow, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.url,
-        "MAILCOW_URL": fake_mailcow.url,
-        "MAILCOW_API_KEY": fake_mailcow.api_key,
-        "CHATOPS_ALLOWED_CHANNELS": ALLOWED,
-        "CHATOPS_OPERATORS": "U0OPER",
-        "CHATOPS_APPROVERS": "U0APPR",
-        "CHATOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-    }
-    env.update(extra)
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        check=False,
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_missing_settings_stop_with_one_line_naming_them(tmp_path: Path) -> None:
@@ -90,12 +62,6 @@ def test_settings_come_from_dotenv_in_the_working_directory(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(fake_slack: FakeSlack, fake_mailcow: FakeMailcow, tmp_path: Path):  # type: ignore[no-untyped-def]
     port = free_port()
@@ -137,11 +103,7 @@ def test_serve_acks_a_signed_queue_command_and_posts_the_summary(
     assert ack_seconds < 3.0
     parent = fake_slack.wait_for(lambda s: s.posts(ALLOWED) and s.posts(ALLOWED)[0])
     assert parent.args["text"].startswith("Mail queue:")
-    fake_slack.wait_for(lambda s: s.thread(parent_ts(s)))
-
-
-def parent_ts(fake: FakeSlack) -> str:
-    return next(ts for ts, m in fake.messages.items() if not m["thread_ts"])
+    fake_slack.wait_for(lambda s: s.thread(parents(s)[0]))
 
 
 def test_serve_logs_json_lines_without_secrets(

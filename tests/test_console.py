@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import pytest
 from bot.console import Console, mrkdwn_to_text, open_console
 from bot.services import Services
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.processes import env_for, run_cli
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, ALLOWED_2, APPROVER, OPERATOR, VIEWER
-from tests.test_cli import env_for
 
 
 def shell(
@@ -28,16 +27,7 @@ def shell(
 ) -> subprocess.CompletedProcess[str]:
     """`mailcow-chatops shell ARGS` with `commands` piped in, as a support script would run it."""
     env = env_for(fake_slack, fake_mailcow, tmp_path, CHATOPS_ALLOWED_CHANNELS=f"{ALLOWED},{ALLOWED_2}")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "shell", *args],
-        input=commands,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return run_cli(["shell", *args], env, tmp_path, stdin=commands)
 
 
 def test_piped_reads_print_what_slack_would_show_and_post_nothing(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import Answer, answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import Answer, answer, ephemeral, mailcow_api
 
 
 def _zone_strings(reply: Answer) -> list[str]:
@@ -44,8 +44,8 @@ def test_record_is_split_into_dns_strings(
 def test_long_key_with_own_selector(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    mailcow_api(
-        fake_mailcow, "add/dkim", {"domains": "example.net", "dkim_selector": "s2026", "key_size": 4096}
+    fake_mailcow.admin_write(
+        "add/dkim", {"domains": "example.net", "dkim_selector": "s2026", "key_size": 4096}
     )
     slack.command("dkim show example.net")
     _assert_record(fake_slack, fake_mailcow, "example.net", 4096, "s2026")
@@ -66,12 +66,9 @@ def test_unknown_domain(slack: SlackDriver, fake_slack: FakeSlack) -> None:
 def test_bad_domain_names_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command("dkim show mail@example.org")
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, "dkim show mail@example.org")
     assert "`mail@example.org` is not a valid domain; expected a name like `example.org`." in said
     assert "Usage: `/mailcow dkim show DOMAIN`" in said
-    assert fake_mailcow.requests == []
 
 
 def test_redis_down_is_named_in_the_thread(

@@ -14,21 +14,15 @@ import pytest
 
 from bot.mailcow import calls
 from bot.services import Services
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask, approve
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import ephemeral, parents, private_answer, reply_to, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, SlackDriver
-from tests.test_api_writes import approve, refusal, run, sent
-from tests.test_approvals import Ask, parents, wait_shown, writes
 
-# The app with an injected clock and no background thread, as test_approvals runs it.
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+# The app with an injected clock and no background thread (tests/fakes/manual_app.py).
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def key_text(fake: FakeMailcow, domain: str) -> str:
@@ -39,23 +33,23 @@ def key_text(fake: FakeMailcow, domain: str) -> str:
 def test_add_sends_the_domains_as_a_string_and_reads_the_new_key_back(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    posted = run(slack, fake_slack, "dkim add example.net selector=mail2026 bits=3072")
+    posted = reply_to(slack, fake_slack, "dkim add example.net selector=mail2026 bits=3072")
     assert posted.headline == (
         ":white_check_mark: Done: Create a 3072-bit DKIM key for example.net with selector mail2026; "
         "receivers can check it once its TXT record is published (dkim show example.net)"
     )
-    assert sent(fake_mailcow) == [
+    assert fake_mailcow.sent() == [
         ("add/dkim", {"domains": "example.net", "dkim_selector": "mail2026", "key_size": 3072})
     ]
-    assert f'example.net: "no key" → "{key_text(fake_mailcow, "example.net")}"' in posted.thread
+    assert f'example.net: "no key" → "{key_text(fake_mailcow, "example.net")}"' in posted.text
     assert key_text(fake_mailcow, "example.net").startswith("selector mail2026 · 3072 bit")
 
 
 def test_add_defaults_to_a_2048_bit_key_with_selector_dkim(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    run(slack, fake_slack, "dkim add example.net")
-    assert sent(fake_mailcow) == [
+    reply_to(slack, fake_slack, "dkim add example.net")
+    assert fake_mailcow.sent() == [
         ("add/dkim", {"domains": "example.net", "dkim_selector": "dkim", "key_size": 2048})
     ]
 
@@ -64,11 +58,11 @@ def test_an_existing_key_is_pointed_out_instead_of_sending_what_mailcow_refuses(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     slack.command("dkim add example.org")
-    told = refusal(fake_slack)
+    told = ephemeral(fake_slack)
     assert f"`example.org` already has a DKIM key ({key_text(fake_mailcow, 'example.org')})" in told
     assert "mailcow never replaces one. `/mailcow dkim show example.org` shows its DNS record" in told
     assert "`/mailcow dkim delete example.org` first" in told
-    assert writes(fake_mailcow) == [] and parents(fake_slack) == []
+    assert fake_mailcow.writes() == [] and parents(fake_slack) == []
 
 
 def test_mailcows_refusal_of_an_add_is_shown_in_plain_words(
@@ -76,9 +70,9 @@ def test_mailcows_refusal_of_an_add_is_shown_in_plain_words(
 ) -> None:
     """Another admin made a key between the check and the run: mailcow's own answer says so."""
     fake_mailcow.fail_next("add/dkim", "danger:dkim_domain_or_sel_invalid")
-    posted = run(slack, fake_slack, "dkim add example.net")
+    posted = reply_to(slack, fake_slack, "dkim add example.net")
     assert posted.headline.startswith(":x: Failed: Create a 2048-bit DKIM key for example.net")
-    assert "the DKIM domain or selector is invalid, or a key already exists" in posted.thread
+    assert "the DKIM domain or selector is invalid, or a key already exists" in posted.text
 
 
 @pytest.mark.parametrize(
@@ -97,10 +91,8 @@ def test_mailcows_refusal_of_an_add_is_shown_in_plain_words(
 def test_bad_input_is_answered_privately_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    answer = refusal(fake_slack)
+    answer = private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
     assert "That command is not quite right." in answer and told in answer, answer
-    assert writes(fake_mailcow) == []
 
 
 @pytest.mark.parametrize(
@@ -113,9 +105,8 @@ def test_bad_input_is_answered_privately_and_nothing_is_sent(
 def test_a_missing_key_is_said_before_anything_is_requested(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in refusal(fake_slack)
-    assert writes(fake_mailcow) == [] and parents(fake_slack) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
+    assert parents(fake_slack) == []
 
 
 def test_delete_shows_the_selector_and_that_mail_goes_out_unsigned_then_removes_the_key(
@@ -131,7 +122,7 @@ def test_delete_shows_the_selector_and_that_mail_goes_out_unsigned_then_removes_
     ) in asked
     assert f"*example.org*\n{before}" in asked
     assert "*Reason*\nmoving to a new key" in asked
-    assert sent(fake_mailcow) == [("delete/dkim", ["example.org"])]
+    assert fake_mailcow.sent() == [("delete/dkim", ["example.org"])]
     assert "example.org" not in fake_mailcow.dkim_keys
     assert f'example.org: "{before}" → "no key"' in thread
     assert "DKIM key for example.org removed" in done
@@ -153,7 +144,7 @@ def test_duplicate_replaces_the_targets_key_and_the_read_back_shows_the_new_one(
         "example.net's DNS record must then be the one of example.org"
     ) in asked
     assert f"*example.org*\n{source}" in asked and f"*example.net*\n{replaced}" in asked
-    assert sent(fake_mailcow) == [
+    assert fake_mailcow.sent() == [
         ("add/dkim_duplicate", {"from_domain": "example.org", "to_domain": ["example.net"]})
     ]
     assert fake_mailcow.dkim_keys["example.net"] == fake_mailcow.dkim_keys["example.org"]
@@ -169,4 +160,4 @@ def test_a_key_replaced_after_the_request_stops_the_delete(
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "Not run, the target changed")
     assert "example.org: " in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import answer, ephemeral, mailcow_api
 
 
 def test_list_shows_every_domain_with_usage(slack: SlackDriver, fake_slack: FakeSlack) -> None:
@@ -78,13 +78,11 @@ def test_show_relay_rate_limit_admins_tags(
     fake_mailcow.add_domain(
         "relay.example", active=0, backupmx=1, relay_all_recipients=1, gal=0, tags=["vip", "eu"]
     )
-    mailcow_api(
-        fake_mailcow,
+    fake_mailcow.admin_write(
         "edit/rl-domain",
         {"items": ["relay.example"], "attr": {"rl_value": 500, "rl_frame": "h"}},
     )
-    mailcow_api(
-        fake_mailcow,
+    fake_mailcow.admin_write(
         "add/domain-admin",
         {
             "username": "relayadmin",
@@ -137,12 +135,9 @@ def test_unknown_domain_is_an_answer_not_an_error(slack: SlackDriver, fake_slack
 def test_bad_input_names_the_argument_and_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, text: str, told: str
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command(text)
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, text)
     assert told in said
     assert "Usage: `/mailcow domain" in said
-    assert fake_mailcow.requests == []
     assert fake_slack.posts() == []
 
 

@@ -11,21 +11,15 @@ import pytest
 
 from bot.mailcow import MailcowClient
 from commands.domain import domain_state
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
+from tests.fakes.forms import errors_of, fill, inputs, opened
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, ephemeral, parents, private_answer, readable, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, SlackDriver
-from tests.test_approvals import Ask, parents, readable, wait_shown
-from tests.test_limits import answer, ephemeral
-from tests.test_modals import errors_of, fill, inputs, opened, writes
 
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def test_add_sends_what_was_given_in_mib_and_reads_the_domain_back(
@@ -71,9 +65,7 @@ def test_add_sends_what_was_given_in_mib_and_reads_the_domain_back(
 def test_wrong_adds_are_explained_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_edit_sends_only_the_named_settings(
@@ -109,9 +101,7 @@ def test_edit_sends_only_the_named_settings(
 def test_wrong_edits_are_explained(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_deleting_a_domain_with_mailboxes_is_refused_with_the_count_before_any_request(
@@ -121,7 +111,7 @@ def test_deleting_a_domain_with_mailboxes_is_refused_with_the_count_before_any_r
     told = ephemeral(fake_slack)
     assert "`example.org` still has 3 mailboxes, and mailcow refuses to delete a domain that has any." in told
     assert "/mailcow mailbox list example.org" in told
-    assert parents(fake_slack) == [] and writes(fake_mailcow) == []
+    assert parents(fake_slack) == [] and fake_mailcow.writes() == []
 
 
 def test_deleting_an_empty_domain_is_approved_on_its_counts_and_read_back(
@@ -133,7 +123,7 @@ def test_deleting_an_empty_domain_is_approved_on_its_counts_and_read_back(
     text = readable(fake_slack.messages[request.ts])
     assert "Delete domain old.example with its 1 alias, alias domains, BCC maps and spam policies" in text
     assert "*Mailboxes*\n0 of 10" in text and "*Aliases*\n1 of 400" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "*Done:*")
     [sent] = fake_mailcow.calls("delete/domain")

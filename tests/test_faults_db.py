@@ -18,32 +18,24 @@ from bot.approvals.blocks import APPROVE, DENY
 from bot.plans import STALE_AFTER
 from bot.services import Services
 from bot.store import Store, create_engine
-from tests import test_faults as shared
-from tests.fakes.db_plugin import FakeClock
+from tests.fakes import faults, manual_app
+from tests.fakes.approval_plugin import Ask, Request, approval_state
+from tests.fakes.db_plugin import CLOSED_PORT_DB, FakeClock
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import (
+    parents,
+    reply_to,
+    shown,
+    thread_text,
+    told,
+    wait_shown,
+    wait_told,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, SlackDriver
-from tests.test_approvals import (
-    CLOSED_PORT_DB,
-    Ask,
-    Request,
-    ephemeral_texts,
-    parents,
-    shown,
-    wait_ephemeral,
-    wait_shown,
-    writes,
-)
-from tests.test_faults import answer_to, approval_state, thread_text
 
-settings_overrides, gate, services, clock, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.gate,
-    shared.services,
-    shared.clock,
-    shared.bolt_app,
-    shared.ask,
-)
+settings_overrides, services, bolt_app = faults.settings_overrides, faults.services, manual_app.bolt_app
+gate = faults.gate
 
 REFUSED = (
     "The bot's database is unavailable, so changes and approvals are refused until it is back. "
@@ -98,8 +90,12 @@ def flush_losing_its_database(
 def test_without_the_database_reads_answer_and_changes_and_clicks_are_refused(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    assert answer_to(slack, fake_slack, "queue", "Mail queue:").headline.startswith("Mail queue: *")
-    shown_box = answer_to(slack, fake_slack, "mailbox show alice@example.org", "*Quota*")
+    assert reply_to(slack, fake_slack, "queue", thread_messages=0, until="Mail queue:").headline.startswith(
+        "Mail queue: *"
+    )
+    shown_box = reply_to(
+        slack, fake_slack, "mailbox show alice@example.org", thread_messages=0, until="*Quota*"
+    )
     assert shown_box.headline.startswith("`alice@example.org`")
 
     [held] = fake_mailcow.add_queue_items(1, queue_name="hold", seed=41)
@@ -107,9 +103,9 @@ def test_without_the_database_reads_answer_and_changes_and_clicks_are_refused(
         slack.command(text)
     for action_id in (APPROVE, DENY):
         slack.click(action_id, "a-request-id", user=APPROVER)
-    refusals = wait_ephemeral(fake_slack, "The bot's database is unavailable", count=4)
+    refusals = wait_told(fake_slack, "The bot's database is unavailable", count=4)
     assert all(REFUSED in text for text in refusals)
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert len(parents(fake_slack)) == 2
     everything = fake_slack.all_text()
     assert "psycopg" not in everything and "port 1 failed" not in everything, "the database's own words"
@@ -121,11 +117,11 @@ def test_a_click_while_the_database_is_down_is_refused_and_works_once_it_is_back
     request = ask("queue flush")
     outage.begin()
     slack.click(APPROVE, request.id, user=APPROVER)
-    [refusal] = wait_ephemeral(fake_slack, "The bot's database is unavailable")
+    [refusal] = wait_told(fake_slack, "The bot's database is unavailable")
     assert REFUSED in refusal
-    assert answer_to(slack, fake_slack, "queue", "Mail queue:")
+    assert reply_to(slack, fake_slack, "queue", thread_messages=0, until="Mail queue:")
     assert "Approval needed" in shown(fake_slack, request.ts)
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     outage.end()
     slack.click(APPROVE, request.id, user=APPROVER)
@@ -144,7 +140,7 @@ def test_a_run_whose_outcome_could_not_be_recorded_is_not_left_running(
 ) -> None:
     request = flush_losing_its_database
     fake_slack.wait_for(lambda _: fake_mailcow.flushes == 1)
-    fake_slack.wait_for(lambda s: ephemeral_texts(s) or s.thread(request.ts))  # the run ended, and said so
+    fake_slack.wait_for(lambda s: told(s) or s.thread(request.ts))  # the run ended, and said so
     outage.end()
     assert approval_state(services, request.id) == State.RUNNING
 
@@ -162,4 +158,4 @@ def test_a_run_whose_database_drops_after_the_write_still_shows_mailcows_answer(
     request = flush_losing_its_database
     fake_slack.wait_for(lambda _: fake_mailcow.flushes == 1)
     fake_slack.wait_for(lambda s: "Done: Flush the mail queue" in thread_text(s, request.ts), timeout=1.0)
-    assert not [text for text in ephemeral_texts(fake_slack) if "are refused" in text]
+    assert not [text for text in told(fake_slack) if "are refused" in text]

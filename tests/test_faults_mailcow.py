@@ -18,22 +18,16 @@ import pytest
 from bot.approvals import State
 from bot.approvals.blocks import APPROVE
 from bot.services import Services
-from tests import test_faults as shared
+from tests.fakes import faults, manual_app
+from tests.fakes.approval_plugin import Ask, approval_state, audit_events
+from tests.fakes.faults import TIMEOUT, Gate, failures
 from tests.fakes.mailcow import RO_KEY, FakeMailcow
+from tests.fakes.reading import reply_to, wait_shown, wait_thread
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, APPROVER_2, SlackDriver
-from tests.test_approvals import Ask, audit_events, wait_shown, writes
-from tests.test_faults import TIMEOUT, Gate, answer_to, approval_state, failures, wait_thread
 
-settings_overrides, gate, services, clock, bolt_app, ask, test_verbs = (
-    shared.settings_overrides,
-    shared.gate,
-    shared.services,
-    shared.clock,
-    shared.bolt_app,
-    shared.ask,
-    shared.test_verbs,
-)
+settings_overrides, services, bolt_app = faults.settings_overrides, faults.services, manual_app.bolt_app
+gate, test_verbs = faults.gate, faults.test_verbs
 
 REFUSED = "connection refused"
 UNKNOWN_OUTCOME = "The change may or may not have been made: check in mailcow before trying again."
@@ -106,14 +100,14 @@ def test_a_read_that_mailcow_fails_says_what_went_wrong_in_the_channel(
     prefix, endpoint = READS[typed]
     fault.inject(fake_mailcow, gate, prefix, times=3)
     words = fault.words(endpoint)
-    reply = answer_to(slack, fake_slack, typed, words[0])
+    reply = reply_to(slack, fake_slack, typed, thread_messages=0, until=words[0])
     assert reply.headline.startswith(":x: mailcow ")
     for text in words:
         assert text in reply.text
     assert "ref `" in reply.text
     assert len(fake_mailcow.calls(prefix)) == fault.reached
     assert "<center" not in fake_slack.all_text()
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 @pytest.mark.parametrize("settings_overrides", [{"MAILCOW_API_KEY": WRONG_KEY}], indirect=True)
@@ -123,11 +117,11 @@ def test_a_wrong_key_costs_one_attempt_per_command_and_says_what_to_check(
     [held] = fake_mailcow.add_queue_items(1, queue_name="hold", seed=21)
     typed = ["queue", "mailbox show alice@example.org", "queue flush", f"queue release {held}"]
     for count, text in enumerate(typed, start=1):
-        reply = answer_to(slack, fake_slack, text, CHECK_KEY[0])
+        reply = reply_to(slack, fake_slack, text, thread_messages=0, until=CHECK_KEY[0])
         assert reply.headline == ":x: mailcow refused the bot's API key."
         assert all(words in reply.text for words in CHECK_KEY)
         assert (len(fake_mailcow.requests), fake_mailcow.failed_logins) == (count, count)
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 # --- writes --------------------------------------------------------------------------------------
@@ -225,7 +219,7 @@ def test_an_operators_release_that_mailcow_fails_says_so_and_is_not_retried(
     fault.inject(fake_mailcow, gate, "edit/mailq")
 
     words = fault.words("edit/mailq", held)
-    reply = answer_to(slack, fake_slack, f"queue release {held}", words[0])
+    reply = reply_to(slack, fake_slack, f"queue release {held}", thread_messages=0, until=words[0])
     assert reply.headline == f":x: Failed: Release 1 message ({held}) from hold"
     assert_one_attempt_at_most(fake_mailcow, fault, words, reply.text)
     assert "Nothing was retried. Check mailcow, then ask again to run it again." in reply.text
@@ -236,8 +230,12 @@ def test_an_operators_release_that_mailcow_fails_says_so_and_is_not_retried(
 def test_a_mixed_answer_says_what_mailcow_did_and_what_it_refused(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services
 ) -> None:
-    reply = answer_to(
-        slack, fake_slack, "faults purge dave@example.net nobody@example.net", "mailcow did only part"
+    reply = reply_to(
+        slack,
+        fake_slack,
+        "faults purge dave@example.net nobody@example.net",
+        thread_messages=0,
+        until="mailcow did only part",
     )
     assert reply.headline == ":x: Failed: Delete the mailboxes dave@example.net, nobody@example.net"
     said = (
@@ -255,9 +253,14 @@ def test_a_read_only_key_reads_and_every_write_says_the_key_is_read_only(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, ask: Ask
 ) -> None:
     read_only = "the API key is read-only; a read-write key is needed for changes (MAILCOW_API_KEY)."
-    assert answer_to(slack, fake_slack, "queue", "Mail queue:").headline.startswith("Mail queue:")
+    assert reply_to(slack, fake_slack, "queue", thread_messages=0, until="Mail queue:").headline.startswith(
+        "Mail queue:"
+    )
     [held] = fake_mailcow.add_queue_items(1, queue_name="hold", seed=23)
-    assert read_only in answer_to(slack, fake_slack, f"queue release {held}", read_only).text
+    assert (
+        read_only
+        in reply_to(slack, fake_slack, f"queue release {held}", thread_messages=0, until=read_only).text
+    )
 
     request = ask("queue flush")
     slack.click(APPROVE, request.id, user=APPROVER)

@@ -13,21 +13,15 @@ from bot.approvals import State
 from bot.approvals.blocks import APPROVE, DENY
 from bot.render import PAGE_NEXT
 from bot.services import Services
-from tests import test_faults as shared
+from tests.fakes import faults, manual_app
+from tests.fakes.approval_plugin import Ask, approval_state
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import buttons, parents, reply_to, said, shown, wait_shown, wait_thread
 from tests.fakes.slack import FakeSlack, SlackCall
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, OPERATOR, SlackDriver
-from tests.test_approvals import Ask, buttons, parents, shown, wait_shown
-from tests.test_faults import answer_to, approval_state, ephemeral_words, wait_thread
 
-settings_overrides, gate, services, clock, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.gate,
-    shared.services,
-    shared.clock,
-    shared.bolt_app,
-    shared.ask,
-)
+settings_overrides, services, bolt_app = faults.settings_overrides, faults.services, manual_app.bolt_app
+gate = faults.gate
 
 NOT_A_MEMBER = f"I am not a member of <#{ALLOWED}>"
 CHANNEL_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
@@ -52,10 +46,12 @@ def honoured(calls: list[SlackCall]) -> None:
     assert retried.at - limited.at >= 1.0
 
 
-def told(fake_slack: FakeSlack, words: str, *, timeout: float = 5.0) -> str:
-    """What the person alone was told through their response URL, once it says `words`."""
+def told_through_response_url(fake_slack: FakeSlack, words: str, *, timeout: float = 5.0) -> str:
+    """What the person alone was told through their response URL (not chat.postEphemeral, which the
+    channel refuses here), once it says `words`."""
     found = fake_slack.wait_for(
-        lambda s: next((text for text in ephemeral_words(s) if words in text), None), timeout
+        lambda s: next((text for c in s.calls_to("response_url") if words in (text := said(c))), None),
+        timeout,
     )
     return str(found)
 
@@ -65,7 +61,7 @@ def told(fake_slack: FakeSlack, words: str, *, timeout: float = 5.0) -> str:
 
 def test_a_rate_limited_answer_is_posted_after_retry_after(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     fake_slack.rate_limit_next("chat.postMessage", retry_after=1)
-    reply = answer_to(slack, fake_slack, "queue", "Top deferral reasons")
+    reply = reply_to(slack, fake_slack, "queue", thread_messages=0, until="Top deferral reasons")
     assert reply.headline.startswith("Mail queue: *")
     honoured(fake_slack.posts(ALLOWED)[:2])
     assert len(parents(fake_slack)) == 1
@@ -92,7 +88,7 @@ def test_a_rate_limited_page_turn_is_retried_and_the_page_turns(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
     fake_mailcow.add_queue_items(30, seed=31)
-    answer_to(slack, fake_slack, "queue", "Messages, oldest first")
+    reply_to(slack, fake_slack, "queue", thread_messages=0, until="Messages, oldest first")
     ts, listing = next(
         (ts, m) for ts, m in fake_slack.messages.items() if "Messages, oldest first" in m["text"]
     )
@@ -114,7 +110,7 @@ def test_an_answer_in_a_channel_without_the_bot_tells_the_person_to_invite_it(
 ) -> None:
     remove_bot(fake_slack)
     slack.command("queue")
-    said = told(fake_slack, NOT_A_MEMBER)
+    said = told_through_response_url(fake_slack, NOT_A_MEMBER)
     assert "Invite me with `/invite @mailcow-chatops`" in said
     assert parents(fake_slack) == []
 
@@ -122,7 +118,7 @@ def test_an_answer_in_a_channel_without_the_bot_tells_the_person_to_invite_it(
 def test_an_answer_to_a_channel_slack_cannot_find_says_so(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     fake_slack.fail_next("chat.postMessage", "channel_not_found")
     slack.command("queue")
-    said = told(fake_slack, "Slack says `channel_not_found`")
+    said = told_through_response_url(fake_slack, "Slack says `channel_not_found`")
     assert f"I cannot post in <#{ALLOWED}>" in said
     assert parents(fake_slack) == []
 
@@ -132,7 +128,7 @@ def test_a_request_that_cannot_be_posted_asks_for_an_invite_and_is_posted_once_a
 ) -> None:
     remove_bot(fake_slack)
     slack.command("queue flush")
-    assert "Invite me with `/invite @mailcow-chatops`" in told(fake_slack, NOT_A_MEMBER)
+    assert "Invite me with `/invite @mailcow-chatops`" in told_through_response_url(fake_slack, NOT_A_MEMBER)
     assert parents(fake_slack) == []
     assert services.approvals is not None
     [waiting] = services.approvals.list_pending()
@@ -165,7 +161,7 @@ def test_a_deny_click_whose_form_slack_will_not_open_any_more_asks_to_click_agai
     fake_slack.fail_next("views.open", "expired_trigger_id")
     slack.click(DENY, request.id, user=APPROVER)
     fake_slack.wait_calls("views.open")
-    said = told(fake_slack, "Deny", timeout=1.0)
+    said = told_through_response_url(fake_slack, "Deny", timeout=1.0)
     assert "again" in said
     assert approval_state(services, request.id) == State.PENDING
 
@@ -177,7 +173,7 @@ def test_the_approver_learns_the_outcome_when_the_bot_was_removed_from_the_chann
     remove_bot(fake_slack)
     slack.click(APPROVE, request.id, user=APPROVER)
     fake_slack.wait_for(lambda _: approval_state(services, request.id) == State.DONE)
-    said = told(fake_slack, "Done: Flush the mail queue", timeout=1.0)
+    said = told_through_response_url(fake_slack, "Done: Flush the mail queue", timeout=1.0)
     assert "/invite @mailcow-chatops" in said
     assert "run the command again" not in said
 
@@ -188,7 +184,7 @@ def test_an_operator_learns_a_writes_outcome_when_the_bot_is_not_in_the_channel(
     [held] = fake_mailcow.add_queue_items(1, queue_name="hold", seed=32)
     remove_bot(fake_slack)
     slack.command(f"queue release {held}", user=OPERATOR)
-    said = told(fake_slack, NOT_A_MEMBER)
+    said = told_through_response_url(fake_slack, NOT_A_MEMBER)
     assert fake_mailcow.queue.rows[held]["queue_name"] == "deferred"
     assert f"Done: Release 1 message ({held}) from hold" in said
     assert "run the command again" not in said

@@ -11,22 +11,16 @@ from typing import Any
 import pytest
 
 from bot.services import Services
-from tests import test_approvals as shared
-from tests import test_queue_watch as watch_tests
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
 from tests.fakes.db_plugin import FakeClock
 from tests.fakes.mailcow import VERSION, FakeMailcow
+from tests.fakes.manual_app import tick
+from tests.fakes.reading import readable, say
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, GROUP_MEMBER, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import Ask, texts
-from tests.test_queue_watch import say, set_queue, tick
 
-settings_overrides, services, bolt_app, ask, clock = (
-    shared.settings_overrides,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-    watch_tests.clock,
-)
+services, bolt_app, clock = manual_app.services, manual_app.bolt_app, manual_app.watch_clock
 
 
 def open_home(slack: SlackDriver, fake_slack: FakeSlack, user: str) -> dict[str, Any]:
@@ -40,17 +34,13 @@ def open_home(slack: SlackDriver, fake_slack: FakeSlack, user: str) -> dict[str,
     return view
 
 
-def text_of(view: dict[str, Any]) -> str:
-    return "\n".join(texts(view["blocks"]))
-
-
 def test_an_operator_sees_the_server_their_requests_and_recent_activity(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, ask: Ask
 ) -> None:
     request = ask("queue flush")
     view = open_home(slack, fake_slack, OPERATOR)
     assert view["type"] == "home" and len(view["blocks"]) <= 100
-    text = text_of(view)
+    text = readable(view)
     assert "Mail queue: *6* messages — " in text and " · oldest " in text
     assert "*fail2ban*: *1* active ban · 0 permanent · busiest:\n    `203.0.113.0/24` × 1" in text
     assert f"*mailcow* `{VERSION}` · all 14 containers running" in text
@@ -72,7 +62,7 @@ def test_an_operator_sees_the_server_their_requests_and_recent_activity(
 
 def test_an_approver_sees_every_pending_request(slack: SlackDriver, fake_slack: FakeSlack, ask: Ask) -> None:
     request = ask("queue flush")
-    text = text_of(open_home(slack, fake_slack, APPROVER))
+    text = readable(open_home(slack, fake_slack, APPROVER))
     assert "*Waiting for approval* (1)" in text
     assert f"|Request {request.id}>: Flush the mail queue" in text and f"asked by <@{OPERATOR}>" in text
     assert "_yours" not in text
@@ -84,7 +74,7 @@ def test_others_see_only_where_to_ask_and_mailcow_is_not_read(
     ask("queue flush")
     fake_mailcow.reset_log()
     view = open_home(slack, fake_slack, VIEWER)
-    text = text_of(view)
+    text = readable(view)
     assert "This tab shows the mail server to its operators and approvers." in text
     assert f"Run `/mailcow help` in <#{ALLOWED}>" in text
     for hidden in ("Mail queue", "fail2ban", "approval", "Recent activity"):
@@ -96,8 +86,8 @@ def test_others_see_only_where_to_ask_and_mailcow_is_not_read(
 def test_when_everyone_is_an_operator_home_still_shows_the_server_only_to_approvers(
     slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
-    assert "This tab shows the mail server" in text_of(open_home(slack, fake_slack, GROUP_MEMBER))
-    assert "Mail queue:" in text_of(open_home(slack, fake_slack, APPROVER))
+    assert "This tab shows the mail server" in readable(open_home(slack, fake_slack, GROUP_MEMBER))
+    assert "Mail queue:" in readable(open_home(slack, fake_slack, APPROVER))
 
 
 def test_the_messages_tab_publishes_nothing(
@@ -114,7 +104,7 @@ def test_what_cannot_be_read_says_so_and_the_rest_still_shows(
 ) -> None:
     fake_mailcow.containers["postfix-mailcow"]["state"] = "exited"
     fake_mailcow.fail_next("get/fail2ban", "html500:redis", times=3)
-    text = text_of(open_home(slack, fake_slack, OPERATOR))
+    text = readable(open_home(slack, fake_slack, OPERATOR))
     assert (
         "*fail2ban*: :warning: could not be read: mailcow could not serve get/fail2ban: its connection"
         in text
@@ -126,18 +116,18 @@ def test_what_cannot_be_read_says_so_and_the_rest_still_shows(
 def test_an_open_incident_links_its_alert_and_refresh_redraws(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
-    text = text_of(open_home(slack, fake_slack, OPERATOR))
+    text = readable(open_home(slack, fake_slack, OPERATOR))
     assert f":rotating_light: Mail queue → <#{ALLOWED}>: *incident* since <!date^" in text
     assert f"<https://test.slack.com/archives/{ALLOWED}/p{alert.replace('.', '')}|the alert>" in text
 
-    set_queue(fake_mailcow)
+    fake_mailcow.set_queue()
     tick(services, clock, fake_slack)
     seen = len(fake_slack.calls_to("views.publish"))
     slack.click("home_refresh", "home", user=OPERATOR, view={"id": "V1", "type": "home"})
     refreshed = fake_slack.wait_calls("views.publish", seen + 1)[seen]
-    text = text_of(refreshed.args["view"])
+    text = readable(refreshed.args["view"])
     assert f":large_green_circle: Mail queue → <#{ALLOWED}>: under every threshold" in text
     assert "Mail queue: *empty*" in text

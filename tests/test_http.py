@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fakes.reading import parents
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, RunningServer, SlackDriver
 
@@ -25,14 +26,10 @@ def test_signed_queue_command_acks_fast_and_posts_summary_in_a_thread(
     assert elapsed < 1.0, f"ack took {elapsed:.3f} s"
     parent = fake_slack.wait_for(lambda s: s.posts(ALLOWED) and s.posts(ALLOWED)[0])
     assert parent.args["text"].startswith("Mail queue: *6* messages")
-    thread = fake_slack.wait_for(lambda s: len(s.thread(parent_ts(s))) >= 2 and s.thread(parent_ts(s)))
+    thread = fake_slack.wait_for(lambda s: len(s.thread(parents(s)[0])) >= 2 and s.thread(parents(s)[0]))
     details = json.dumps(thread[0].args["blocks"])
     assert "Top deferral reasons" in details
     assert "Top recipient domains" in details
-
-
-def parent_ts(fake: FakeSlack) -> str:
-    return next(ts for ts, m in fake.messages.items() if not m["thread_ts"])
 
 
 def test_tampered_signature_is_rejected(http_slack: SlackDriver, fake_slack: FakeSlack) -> None:

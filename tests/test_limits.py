@@ -2,9 +2,6 @@
 
 Each list arrives as messages Slack accepts (the stand-in refuses oversize ones and records a
 violation), pages with a working Next button, and comes whole as CSV.
-
-The first part holds the helpers the area tests (`test_domain.py`, `test_mailbox.py`, …) use to read
-what a person sees in Slack: the parent message, its thread, the ephemeral answers.
 """
 
 from __future__ import annotations
@@ -12,90 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, readable
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import SlackDriver
-
-# --- reading what Slack received -----------------------------------------------------------------
-
-
-def readable(blocks: list[dict[str, Any]] | None) -> str:
-    """Every piece of text a person can read in `blocks`: sections, fields, context, buttons."""
-    texts: list[str] = []
-    for block in blocks or []:
-        if isinstance(block.get("text"), dict):
-            texts.append(block["text"]["text"])
-        texts.extend(f["text"] for f in block.get("fields") or [])
-        for element in block.get("elements") or []:
-            if element.get("type") in ("mrkdwn", "plain_text"):
-                texts.append(element["text"])
-            elif element.get("type") == "button":
-                texts.append(f"[{element['text']['text']}]")
-    return "\n".join(texts)
-
-
-@dataclass
-class Answer:
-    """A command's answer as posted: the parent message and the messages in its thread."""
-
-    parent: dict[str, Any]
-    thread: list[dict[str, Any]]
-
-    @property
-    def headline(self) -> str:
-        return str(self.parent["text"])
-
-    @property
-    def text(self) -> str:
-        return "\n".join(readable(m["blocks"]) for m in self.thread)
-
-    def field(self, label: str) -> str:
-        """The value of the thread's `*label*` field."""
-        for message in self.thread:
-            for block in message["blocks"] or []:
-                for item in block.get("fields") or []:
-                    name, _, value = item["text"].partition("\n")
-                    if name == f"*{label}*":
-                        return str(value)
-        raise AssertionError(f"no field {label!r} in the thread:\n{self.text}")
-
-
-def answer(fake_slack: FakeSlack, until: str, *, timeout: float = 10.0) -> Answer:
-    """The newest parent message and its thread, once `until` appears in them; never an invalid message."""
-
-    def ready(slack: FakeSlack) -> Answer | None:
-        messages = sorted(list(slack.messages.items()))
-        parents = [ts for ts, m in messages if not m["thread_ts"]]
-        if not parents:
-            return None
-        found = Answer(slack.messages[parents[-1]], [m for _, m in messages if m["thread_ts"] == parents[-1]])
-        return found if until in f"{found.headline}\n{found.text}" else None
-
-    result: Answer = fake_slack.wait_for(ready, timeout)
-    assert fake_slack.violations == []
-    return result
-
-
-def ephemeral(fake_slack: FakeSlack) -> str:
-    """What the person alone was told (the response URL or chat.postEphemeral)."""
-    call = fake_slack.wait_for(lambda s: s.ephemerals())[0]
-    return f"{call.args.get('text', '')}\n{readable(call.args.get('blocks'))}"
-
-
-def mailcow_api(fake_mailcow: FakeMailcow, path: str, body: Any) -> Any:
-    """Seed the stand-in through its own API, as an admin would (for state it has no seeder for)."""
-    response = httpx.post(
-        f"{fake_mailcow.url}/api/v1/{path}", json=body, headers={"X-API-Key": fake_mailcow.api_key}
-    )
-    result = response.json()
-    assert all(entry["type"] == "success" for entry in result), result
-    return result
-
 
 # --- the limits ----------------------------------------------------------------------------------
 
@@ -113,16 +31,14 @@ def _assert_slack_would_accept_every_message(fake_slack: FakeSlack) -> None:
 
 def _turn_to_page_2(slack: SlackDriver, fake_slack: FakeSlack, title: str) -> str:
     """Click Next on the listing titled `title`; the text of the message after Slack updated it."""
-    ts, message = next(
-        (ts, m) for ts, m in sorted(fake_slack.messages.items()) if title in readable(m["blocks"])
-    )
+    ts, message = next((ts, m) for ts, m in sorted(fake_slack.messages.items()) if title in readable(m))
     buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     value = next(e["value"] for e in buttons if e["action_id"] == "page_next")
     assert json.loads(value)["page"] == 2
     slack.click("page_next", value, message_ts=ts)
     update = fake_slack.wait_calls("chat.update")[0]
     assert update.args["ts"] == ts
-    return readable(update.args["blocks"])
+    return readable(update.args)
 
 
 def _csv_rows(fake_slack: FakeSlack) -> list[list[str]]:

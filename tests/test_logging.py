@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
-import pytest
 from pydantic import SecretStr
 
 from bot import logs
@@ -27,20 +25,6 @@ APP_TOKEN = "xapp-1-A0APP-1234567890-abcdef0123456789"
 USER_TOKEN = "xoxp-1234-5678-90ab-cdef"
 ROTATING_TOKEN = "xoxe.xoxb-1-MS0yLTEyMzQ1Njc4OTA"
 DATABASE_URL = "postgresql://chatops:db-Pa55-word@db.internal:5432/chatops"
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """The configured handler's output; the logging setup is put back afterwards."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    stream = io.StringIO()
-    logs.configure("DEBUG", "json", stream)
-    yield stream
-    for handler in list(root.handlers):
-        if handler not in saved[0]:
-            root.removeHandler(handler)
-    root.setLevel(saved[1])
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, object]]:

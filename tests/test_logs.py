@@ -10,9 +10,9 @@ import pytest
 from bot.mailcow import LOG_TYPES
 from commands.logs import KINDS
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import answer, ephemeral
 
 SAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "postfix": (
@@ -143,12 +143,9 @@ def test_each_type_reads_well(
 def test_logs_alone_lists_the_types(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command("logs")
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, "logs")
     assert all(f"`{name}` — " in said for name in LOG_TYPES)
     assert "default 50, at most 1,000" in said
-    assert fake_mailcow.requests == []
 
 
 def test_default_is_50_newest_paged(
@@ -279,12 +276,9 @@ def test_empty_rspamd_history_says_rspamd_may_be_unreachable(
 def test_bad_input_names_the_argument_and_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, text: str, told: str
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command(text)
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, text)
     assert told in said
     assert "Usage: `/mailcow logs [TYPE] [N] [grep=TEXT]`" in said
-    assert fake_mailcow.requests == []
 
 
 def test_database_down_is_named_in_the_thread(

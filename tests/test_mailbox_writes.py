@@ -14,21 +14,14 @@ import pytest
 
 from bot.mailcow import MailcowClient
 from commands.mailbox.writes import mailbox_state
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
 from tests.fakes.mailcow import MIB, FakeMailcow
+from tests.fakes.reading import answer, ephemeral, private_answer, readable, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, VIEWER, SlackDriver
-from tests.test_approvals import Ask, readable, wait_shown
-from tests.test_limits import answer, ephemeral
-from tests.test_modals import writes
 
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def test_create_sends_the_quota_in_mib_and_shows_the_generated_password_only_to_the_requester(
@@ -81,14 +74,12 @@ def test_create_without_a_quota_sends_the_domains_default_never_nothing(
 def test_wrong_creates_are_explained_to_the_requester_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_a_viewer_may_not_create(slack: SlackDriver, fake_mailcow: FakeMailcow) -> None:
     assert "needs an operator" in slack.command("mailbox create jane@example.org", user=VIEWER).json()["text"]
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 @pytest.mark.parametrize("settings_overrides", [{"CHATOPS_EXTRA_APPROVALS": "mailbox.create"}], indirect=True)
@@ -96,7 +87,7 @@ def test_a_create_that_must_be_approved_hands_the_password_over_after_the_approv
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, ask: Ask
 ) -> None:
     request = ask("mailbox create jane@example.org")
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     slack.click("approval_approve", request.id, user=APPROVER)
     wait_shown(fake_slack, request.ts, "*Done:*")
     [sent] = fake_mailcow.calls("add/mailbox")
@@ -147,9 +138,7 @@ def test_edit_changes_quota_state_and_protocols_and_reads_them_back(
 def test_wrong_edits_are_explained_and_nothing_is_sent(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
-    slack.command(typed)
-    assert told in ephemeral(fake_slack)
-    assert writes(fake_mailcow) == []
+    assert told in private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
 
 
 def test_delete_asks_for_approval_with_what_the_mailbox_holds_and_who_delivers_to_it(
@@ -164,7 +153,7 @@ def test_delete_asks_for_approval_with_what_the_mailbox_holds_and_who_delivers_t
     text = readable(message)
     assert "*Aliases delivering here*\ninfo@example.org, sales@example.org" in text
     assert "*Quota*\n3,072 MiB" in text and "*Last login*\n" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "*Done:*")

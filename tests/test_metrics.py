@@ -21,9 +21,9 @@ from bot import metrics
 from bot.__main__ import TimedSocketModeHandler, serve_probes
 from bot.services import Services
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.processes import env_for, run_cli
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, OPERATOR, RunningServer, SlackDriver
-from tests.test_cli import env_for, run_cli
 
 
 def sample(name: str, **labels: str) -> float:

@@ -3,8 +3,7 @@
 Every payload is signed and goes through the guard. A submission is built from the view the app
 opened (`fill`), the way Slack fills it: what the test types over the inputs' initial values. The
 tests assert what a person sees (the form, errors next to their fields, the answer in the channel,
-the one private message) and what mailcow received. `fill`, `opened` and `wait_view` are shared by
-the other form tests.
+the one private message) and what mailcow received.
 """
 
 from __future__ import annotations
@@ -22,70 +21,13 @@ from bot.plans import Plan
 from bot.services import Services
 from commands import _modals
 from commands._modals import Invalid, MailboxDirectory, Ready, Submission, form
+from tests.fakes.forms import errors_of, fill, inputs, modal_view, opened, wait_view
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, readable
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, ALLOWED_2, ELSEWHERE, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import readable
-from tests.test_limits import answer
 
 # --- driving forms ---------------------------------------------------------------------------------
-
-
-def _initial(element: dict[str, Any]) -> Any:
-    if "initial_option" in element:
-        return element["initial_option"]["value"]
-    if "initial_options" in element:
-        return [o["value"] for o in element["initial_options"]]
-    return element.get("initial_value")
-
-
-def _state(kind: str, value: Any) -> dict[str, Any]:
-    if kind in ("static_select", "external_select", "radio_buttons"):
-        chosen = {"text": {"type": "plain_text", "text": str(value)}, "value": value} if value else None
-        return {"type": kind, "selected_option": chosen}
-    if kind == "checkboxes":
-        return {"type": kind, "selected_options": [{"value": v} for v in value or []]}
-    return {"type": kind, "value": None if value is None else str(value)}
-
-
-def fill(view: dict[str, Any], **typed: Any) -> dict[str, Any]:
-    """`view` as Slack submits it: every input's state, `typed` (by action_id) over initial values."""
-    values: dict[str, Any] = {}
-    for block in view["blocks"]:
-        if block["type"] == "input":
-            element = block["element"]
-            action = element["action_id"]
-            value = typed[action] if action in typed else _initial(element)
-            values[block["block_id"]] = {action: _state(element["type"], value)}
-    return {**view, "state": {"values": values}}
-
-
-def views_with(fake_slack: FakeSlack, callback_id: str) -> list[dict[str, Any]]:
-    return [v for v in list(fake_slack.views.values()) if v.get("callback_id") == callback_id]
-
-
-def wait_view(fake_slack: FakeSlack, callback_id: str) -> dict[str, Any]:
-    """The open form with `callback_id` (the newest, as last drawn)."""
-    return fake_slack.wait_for(lambda s: views_with(s, callback_id))[-1]  # type: ignore[no-any-return]
-
-
-def opened(
-    slack: SlackDriver, fake_slack: FakeSlack, text: str, callback_id: str, **kw: Any
-) -> dict[str, Any]:
-    """Type `/mailcow text` and return the form it opens."""
-    assert slack.command(text, **kw).text == ""
-    return wait_view(fake_slack, callback_id)
-
-
-def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The view's input blocks by action_id."""
-    return {b["element"]["action_id"]: b for b in view["blocks"] if b["type"] == "input"}
-
-
-def errors_of(reply: Any) -> dict[str, str]:
-    body = reply.json()
-    assert body["response_action"] == "errors", body
-    return body["errors"]  # type: ignore[no-any-return]
 
 
 def pick(slack: SlackDriver, view: dict[str, Any], action_id: str, value: str) -> None:
@@ -108,19 +50,6 @@ def pick(slack: SlackDriver, view: dict[str, Any], action_id: str, value: str) -
             ],
         }
     )
-
-
-def writes(fake_mailcow: FakeMailcow) -> list[str]:
-    return [r.path for r in fake_mailcow.requests if not r.path.startswith("get/")]
-
-
-def modal_view(channel: str = ALLOWED) -> dict[str, Any]:
-    return {
-        "id": "V1",
-        "type": "modal",
-        "callback_id": "password_reset",
-        "private_metadata": json.dumps({"channel": channel}),
-    }
 
 
 # --- the create form -------------------------------------------------------------------------------
@@ -228,7 +157,7 @@ def test_every_wrong_field_is_answered_next_to_it_and_nothing_is_created(
     assert list(errors) == [inputs(view)[field]["block_id"]]
     assert told in errors[inputs(view)[field]["block_id"]]
     assert "weakpass" not in json.dumps(errors)
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert fake_slack.posts() == []
 
 
@@ -240,7 +169,7 @@ def test_several_wrong_fields_are_all_answered_at_once(
         slack.submit(fill(view, domain="example.org", local_part="bad..dots", quota_mb=99999, password="x"))
     )
     assert set(errors) == {"local_part", "quota_mb", "password"}
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_a_typed_password_is_set_as_typed_and_shown_to_nobody(
@@ -282,7 +211,7 @@ def test_a_viewer_cannot_submit_the_form(
     view = opened(slack, fake_slack, "mailbox create", "mailbox_create")
     body = slack.submit(fill(view, domain="example.org", local_part="jane"), user=VIEWER).json()
     assert "needs an operator" in json.dumps(body["view"])
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_a_slow_mailcow_gets_a_loading_view_then_the_form(
@@ -324,7 +253,7 @@ def test_checks_that_outlast_slacks_three_seconds_answer_in_the_form_and_nothing
     errors = errors_of(slack.submit(fill(view, domain="example.org", local_part="jane")))
     assert "mailcow did not answer within" in next(iter(errors.values()))
     services.executor.shutdown(wait=True)  # the lazy listener and the late check are done by now
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert fake_slack.posts() == []
 
 
@@ -347,7 +276,7 @@ def test_a_form_that_no_longer_checks_out_when_it_runs_tells_the_requester_why(
     assert slack.submit(fill({**modal_view(), "callback_id": "test_form", "blocks": []})).text == ""
     told = fake_slack.wait_for(lambda s: s.calls_to("chat.postEphemeral"))[0]
     assert "jane@example.org was created by someone else meanwhile." in told.text_content()
-    assert checks == [0, 1] and writes(fake_mailcow) == [] and fake_slack.posts() == []
+    assert checks == [0, 1] and fake_mailcow.writes() == [] and fake_slack.posts() == []
 
 
 # --- the global shortcut -------------------------------------------------------------------------------
@@ -365,7 +294,7 @@ def test_the_shortcut_asks_for_an_allowed_channel_and_posts_there(
     forged = fill(view, channel=ELSEWHERE, domain="example.org", local_part="jane")
     errors = errors_of(slack.submit(forged))
     assert errors == {"channel": "Pick one of the channels this bot works in."}
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     assert slack.submit(fill(view, channel=ALLOWED_2, domain="example.org", local_part="jane")).text == ""
     done = answer(fake_slack, "Read back from mailcow")

@@ -18,19 +18,14 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.services import Services
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.forms import errors_of, fill, inputs, modal_view, opened
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import buttons, parents, readable, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import buttons, parents, readable, wait_shown
-from tests.test_modals import errors_of, fill, inputs, modal_view, opened, writes
 
-settings_overrides, clock, services, bolt_app = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-)
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 KEY = Fernet.generate_key().decode()
 WITH_KEY = pytest.mark.parametrize("settings_overrides", [{"CHATOPS_SECRET_KEY": KEY}], indirect=True)
@@ -79,7 +74,7 @@ def test_a_generated_reset_waits_for_approval_then_reaches_only_the_requester(
     assert '"password": "••••", "password2": "••••", "force_pw_update": 1' in request
     assert "*Password changed*\n2026-01-05 09:12:44" in request
     assert "*Reason*\nlocked out, called the help desk" in request
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     slack.click("approval_approve", approval, user=APPROVER)
     wait_shown(fake_slack, ts, "*Done:*")
@@ -141,7 +136,7 @@ def test_a_mailbox_that_signs_in_elsewhere_is_refused_with_the_reason(
 
     view = opened(slack, fake_slack, "mailbox password", "password_reset")
     assert errors_of(slack.submit(fill(view, mailbox="erin@example.net"))) == {"mailbox": reason}
-    assert writes(fake_mailcow) == [] and parents(fake_slack) == []
+    assert fake_mailcow.writes() == [] and parents(fake_slack) == []
 
 
 def test_a_typed_password_is_refused_without_a_secret_key(
@@ -151,7 +146,7 @@ def test_a_typed_password_is_refused_without_a_secret_key(
     errors = errors_of(slack.submit(fill(view, password=TYPED)))
     assert errors["password"].startswith("This bot has no CHATOPS_SECRET_KEY")
     assert TYPED not in json.dumps(errors)
-    assert parents(fake_slack) == [] and writes(fake_mailcow) == []
+    assert parents(fake_slack) == [] and fake_mailcow.writes() == []
 
 
 @WITH_KEY
@@ -203,7 +198,7 @@ def test_a_sealed_password_from_another_key_is_not_used(
     assert (
         "not run: the password typed with the request cannot be decrypted (CHATOPS_SECRET_KEY changed" in text
     )
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_a_viewer_may_not_ask_and_a_password_never_goes_into_a_command(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import answer, ephemeral
 
 
 @pytest.fixture
@@ -78,12 +78,9 @@ def test_empty_quarantine(slack: SlackDriver, fake_slack: FakeSlack) -> None:
 def test_bad_filter_names_the_form(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command("quarantine list jane")
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, "quarantine list jane")
     assert "`jane` is not a valid domain; expected a name like `example.org`." in said
     assert "Usage: `/mailcow quarantine list [ADDRESS|DOMAIN]`" in said
-    assert fake_mailcow.requests == []
 
 
 def test_refused_key_is_named_in_the_thread(
@@ -94,3 +91,23 @@ def test_refused_key_is_named_in_the_thread(
     reply = answer(fake_slack, "ref `")
     assert reply.headline == ":x: mailcow refused the bot's API key."
     assert "mailcow refused the API key (authentication failed)" in reply.text
+
+
+def test_show_never_fetches_or_shows_the_raw_message(
+    slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, quarantined: dict[str, int]
+) -> None:
+    """mailcow's single-item read returns the whole RFC 822 message, which can hold anything."""
+    item = str(quarantined["virus"])
+    fake_mailcow.quarantine[item]["msg"] += "Reset your password at https://phish.example/x <!channel>\r\n"
+    slack.command(f"quarantine show {item}", user=VIEWER)
+    reply = answer(fake_slack, "*Virus*")
+    assert (
+        reply.headline
+        == f"Quarantined message #{item} from hr@partner.example to alice@example.org, “CV.zip”"
+    )
+    assert reply.field("Virus") == "yes"
+    assert reply.field("Score") == "25.0 (reject)"
+    assert "phish.example" not in fake_slack.all_text() and "<!channel>" not in fake_slack.all_text()
+    assert [r.path for r in fake_mailcow.requests if r.path.startswith("get/quarantine")] == [
+        "get/quarantine/all"
+    ]

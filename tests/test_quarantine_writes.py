@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask, approve
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import private_answer, shown, wait_shown
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import APPROVER, SlackDriver
-from tests.test_api_writes import approve, refusal, sent
-from tests.test_approvals import Ask, shown, wait_shown, writes
 
-# The app with an injected clock and no background thread, as test_approvals runs it.
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+# The app with an injected clock and no background thread (tests/fakes/manual_app.py).
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def quarantined(fake: FakeMailcow, *, virus: int = 0) -> str:
@@ -52,10 +46,10 @@ def test_release_shows_the_message_and_what_releasing_does_then_delivers_it(
     ):
         assert fact in asked, asked
     assert "VIRUS" not in asked
-    assert sent(fake_mailcow) == [("edit/qitem", {"items": [item], "attr": {"action": "release"}})]
+    assert fake_mailcow.sent() == [("edit/qitem", {"items": [item], "attr": {"action": "release"}})]
     assert fake_mailcow.quarantine == {}
     assert f"quarantined message {item} released" in thread and f"message {item} learned as ham" in thread
-    assert 'from: "billing@evil.example" → (none)' in thread
+    assert "no longer in mailcow (was: from: billing@evil.example; to: alice@example.org;" in thread
     assert "*Done:*" in done
 
 
@@ -65,7 +59,7 @@ def test_releasing_a_message_with_a_virus_says_so_in_the_request(
     item = quarantined(fake_mailcow, virus=3)
     text = shown(fake_slack, ask(f"quarantine release {item}").ts)
     assert "It was flagged as carrying a VIRUS." in text and "*virus*\nyes" in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_delete_removes_it_for_good(
@@ -75,7 +69,7 @@ def test_delete_removes_it_for_good(
     asked, _, thread = approve(slack, fake_slack, ask, f"quarantine delete {item}")
     assert f"Delete quarantined message #{item} from billing@evil.example" in asked
     assert ": it is gone for good and never delivered" in asked
-    assert sent(fake_mailcow) == [("delete/qitem", [item])]
+    assert fake_mailcow.sent() == [("delete/qitem", [item])]
     assert fake_mailcow.quarantine == {}
     assert f"item {item} deleted" in thread
 
@@ -89,7 +83,7 @@ def test_a_message_that_left_the_quarantine_meanwhile_is_not_released(
     slack.click("approval_approve", request.id, user=APPROVER)
     text = wait_shown(fake_slack, request.ts, "Not run, the target changed")
     assert 'from: "billing@evil.example" → (none)' in text
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 def test_mailcows_refusal_to_release_is_shown_in_plain_words_and_the_message_stays(
@@ -118,7 +112,5 @@ def test_bad_input_is_answered_privately_and_nothing_is_requested(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
     quarantined(fake_mailcow)
-    slack.command(typed)
-    answer = refusal(fake_slack)
+    answer = private_answer(slack, fake_slack, fake_mailcow, typed, reads=True)
     assert "That command is not quite right." in answer and told in answer, answer
-    assert writes(fake_mailcow) == []

@@ -14,20 +14,15 @@ import pytest
 from bot.mailcow import MailcowClient
 from bot.services import Services
 from commands.queue import NOT_QUEUED, queue_state
-from tests import test_approvals as shared
+from tests.fakes import manual_app
+from tests.fakes.approval_plugin import Ask
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import parents, readable, wait_shown, wait_told
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, OPERATOR, VIEWER, SlackDriver
-from tests.test_approvals import Ask, parents, readable, wait_ephemeral, wait_shown, writes
 
-# The app with an injected clock and no background thread, as test_approvals runs it.
-settings_overrides, clock, services, bolt_app, ask = (
-    shared.settings_overrides,
-    shared.clock,
-    shared.services,
-    shared.bolt_app,
-    shared.ask,
-)
+# The app with an injected clock and no background thread (tests/fakes/manual_app.py).
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 
 def queued(fake_mailcow: FakeMailcow, queue_name: str = "deferred") -> str:
@@ -55,7 +50,7 @@ def test_destructive_queue_actions_wait_for_an_approval_then_send_exactly_that(
     qid = queued(fake_mailcow)
     expected = eval_body(body, qid)
     request = ask(typed.format(qid=qid))
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
     slack.click("approval_approve", request.id, user=APPROVER)
     wait_shown(fake_slack, request.ts, "*Done:*")
@@ -124,7 +119,7 @@ def test_a_viewer_may_not_release(slack: SlackDriver, fake_mailcow: FakeMailcow)
     held = queued(fake_mailcow, "hold")
     answer = slack.command(f"queue release {held}", user=VIEWER).json()
     assert "needs an operator" in answer["text"]
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
 
 
 @pytest.mark.parametrize(
@@ -142,11 +137,11 @@ def test_wrong_queue_actions_are_explained_and_nothing_runs(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, typed: str, told: str
 ) -> None:
     slack.command(typed)
-    [answer] = wait_ephemeral(fake_slack, "That command is not quite right.")
+    [answer] = wait_told(fake_slack, "That command is not quite right.")
     blocks = next(c for c in fake_slack.ephemerals()).args.get("blocks") or []
     assert told in readable({"blocks": blocks}), readable({"blocks": blocks})
     assert answer
-    assert writes(fake_mailcow) == []
+    assert fake_mailcow.writes() == []
     assert parents(fake_slack) == []
 
 

@@ -3,25 +3,31 @@
 The app runs with an injected clock and no background thread: a test moves the clock and calls
 `services.scheduler.run_pending()` (`tick`), which is what the scheduler thread does every second in
 production. The clock starts at the wall-clock time because the queue stand-in stamps messages with
-it, and the watch measures their age by the services' clock. The helpers here are shared with the
-other watch tests.
+it, and the watch measures their age by the services' clock.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from bot.app import build_app, build_services
 from bot.services import Services
 from bot.settings import Settings
-from tests import test_approvals as shared
+from tests.fakes import manual_app
 from tests.fakes.db_plugin import FakeClock
 from tests.fakes.mailcow import FakeMailcow
-from tests.fakes.slack import FakeSlack, SlackCall
+from tests.fakes.manual_app import INTERVAL, Round, tick
+from tests.fakes.reading import (
+    buttons,
+    parents,
+    readable,
+    say,
+    shown,
+    thread_text,
+    wait_shown,
+    wait_told,
+)
+from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import (
     ALLOWED,
     ALLOWED_2,
@@ -31,111 +37,17 @@ from tests.fakes.slack_plugin import (
     VIEWER,
     SlackDriver,
     dispatch_transport,
+    shut_down,
 )
-from tests.test_approvals import buttons, parents, readable, shown, wait_ephemeral, wait_shown
 
-settings_overrides, services, bolt_app = shared.settings_overrides, shared.services, shared.bolt_app
-INTERVAL = 60.0  # CHATOPS_WATCH_INTERVAL's default
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(float(int(time.time())))
-
-
-# --- helpers shared by the watch tests ---------------------------------------------------------------
-
-
-@dataclass
-class Round:
-    """What one polling round did in Slack."""
-
-    posted: list[str]
-    """Timestamps of new channel-level messages (alerts)."""
-    updated: list[str]
-    """Timestamps of messages redrawn with chat.update."""
-    threaded: list[SlackCall]
-
-
-def tick(services: Services, clock: FakeClock, fake_slack: FakeSlack, seconds: float = INTERVAL) -> Round:
-    """Move the clock and run what is due, as the scheduler thread would."""
-    seen, before = len(fake_slack.calls), set(parents(fake_slack))
-    clock.advance(seconds)
-    services.scheduler.run_pending()
-    calls = fake_slack.calls[seen:]
-    return Round(
-        posted=[ts for ts in parents(fake_slack) if ts not in before],
-        updated=[str(c.args["ts"]) for c in calls if c.method == "chat.update"],
-        threaded=[c for c in calls if c.method == "chat.postMessage" and c.args.get("thread_ts")],
-    )
-
-
-def say(slack: SlackDriver, fake_slack: FakeSlack, text: str, *, user: str = OPERATOR) -> str:
-    """Type `/mailcow text` and return the text of the message it posts in the channel."""
-    seen = len(parents(fake_slack))
-    assert slack.command(text, user=user).text == ""
-    ts = fake_slack.wait_for(lambda s: len(p := parents(s)) > seen and p[seen])
-    return str(fake_slack.messages[ts]["text"])
+# The app with an injected clock that starts at the wall-clock time, and no background thread.
+clock, services, bolt_app = manual_app.watch_clock, manual_app.services, manual_app.bolt_app
 
 
 def last_details(fake_slack: FakeSlack) -> str:
     """The thread of the newest channel message, once it is there."""
     ts = parents(fake_slack)[-1]
     return str(fake_slack.wait_for(lambda s: thread_text(s, ts)))
-
-
-def wait_told(fake_slack: FakeSlack, words: str) -> None:
-    """Wait for an answer only the requester sees (its text or blocks) that contains `words`."""
-
-    def told(fake: FakeSlack) -> bool:
-        return any(words in f"{c.args.get('text')}\n{readable(c.args)}" for c in fake.ephemerals())
-
-    fake_slack.wait_for(told)
-
-
-def thread_text(fake_slack: FakeSlack, ts: str) -> str:
-    return "\n".join(readable(c.args) for c in fake_slack.thread(ts))
-
-
-def click_on(
-    slack: SlackDriver,
-    action_id: str,
-    value: str,
-    *,
-    user: str,
-    message_ts: str,
-    thread_ts: str | None = None,
-) -> None:
-    """A click on a button of the message at `message_ts` (a reply in `thread_ts`'s thread, if given)."""
-    message: dict[str, Any] = {"ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})}
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "trigger_id": "trigger.click",
-        "actions": [{"action_id": action_id, "value": value, "block_id": "b", "type": "button"}],
-        "channel": {"id": ALLOWED},
-        "container": {"type": "message", "channel_id": ALLOWED, "message_ts": message_ts},
-        "message": message,
-        "response_url": slack.fake.response_url(f"click-{action_id}-{user}"),
-    }
-    assert slack.interactive(payload).status == 200
-
-
-def set_queue(fake_mailcow: FakeMailcow, *, deferred: int = 0, hold: int = 0) -> None:
-    """Replace the queue with `deferred` deferred and `hold` held messages, 10 minutes old."""
-    for qid in list(fake_mailcow.queue.rows):
-        fake_mailcow.queue.pop(qid)
-    for name, count in (("deferred", deferred), ("hold", hold)):
-        if count:
-            fake_mailcow.add_queue_items(count, queue_name=name)
-    age_queue(fake_mailcow, 600)  # young enough for the default age threshold (4 h)
-
-
-def age_queue(fake_mailcow: FakeMailcow, seconds: float, now: float | None = None) -> None:
-    """Make every queued message `seconds` old at `now` (by default the wall clock)."""
-    arrival = int((time.time() if now is None else now) - seconds)
-    for qid, row in list(fake_mailcow.queue.rows.items()):
-        fake_mailcow.queue.put(qid, {**row, "arrival_time": arrival})
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -166,14 +78,14 @@ def test_a_watch_is_set_shown_in_status_and_survives_a_restart(
         status = say(again, fake_slack, "queue watch status", user=VIEWER)
         assert status.startswith(f"Mail queue watch: *on* in <#{ALLOWED_2}>")
     finally:
-        shared.shut_down(restarted)
+        shut_down(restarted)
 
 
 def test_only_operators_change_a_watch_and_bad_input_is_explained(
     slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
     slack.command("queue watch", user=VIEWER)
-    assert wait_ephemeral(fake_slack, "Turning the Mail queue watch on, off or changing it needs an operator")
+    assert wait_told(fake_slack, "Turning the Mail queue watch on, off or changing it needs an operator")
     for typed, told in (
         (f"queue watch <#{ELSEWHERE}|random>", f"<#{ELSEWHERE}> is not an allowed channel"),
         ("queue watch #ops", "`#ops` is not a channel I can tell"),
@@ -190,7 +102,7 @@ def test_only_operators_change_a_watch_and_bad_input_is_explained(
 def test_status_and_off_when_never_set(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     assert say(slack, fake_slack, "queue watch status").startswith("Mail queue watch: *off*.")
     slack.command("queue watch off")
-    assert wait_ephemeral(fake_slack, "The Mail queue watch is already off.")
+    assert wait_told(fake_slack, "The Mail queue watch is already off.")
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -199,11 +111,11 @@ def test_status_and_off_when_never_set(slack: SlackDriver, fake_slack: FakeSlack
 def test_one_alert_per_incident_updated_in_place_then_recovered_in_its_thread(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=3)
+    fake_mailcow.set_queue(deferred=3)
     say(slack, fake_slack, "queue watch deferred=10 total=off age=off")
     assert tick(services, clock, fake_slack).posted == []
 
-    set_queue(fake_mailcow, deferred=12, hold=2)
+    fake_mailcow.set_queue(deferred=12, hold=2)
     started = clock() + INTERVAL
     first = tick(services, clock, fake_slack)
     [alert] = first.posted
@@ -224,7 +136,7 @@ def test_one_alert_per_incident_updated_in_place_then_recovered_in_its_thread(
     assert "deferred *20* (threshold 10)" in text and "(1 min) · last checked" in text
     assert f"last checked <!date^{int(clock())}^" in text
 
-    set_queue(fake_mailcow, deferred=4)
+    fake_mailcow.set_queue(deferred=4)
     third = tick(services, clock, fake_slack)
     assert (third.posted, third.updated) == ([], [alert])
     text = shown(fake_slack, alert)
@@ -239,7 +151,7 @@ def test_one_alert_per_incident_updated_in_place_then_recovered_in_its_thread(
     )
     assert tick(services, clock, fake_slack) == Round([], [], [])
 
-    set_queue(fake_mailcow, deferred=11)
+    fake_mailcow.set_queue(deferred=11)
     [again] = tick(services, clock, fake_slack).posted
     assert again != alert
     assert services.store is not None
@@ -250,13 +162,13 @@ def test_one_alert_per_incident_updated_in_place_then_recovered_in_its_thread(
 def test_the_oldest_message_not_on_hold_is_what_ages(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, hold=2)
-    age_queue(fake_mailcow, 5 * 3600 - INTERVAL, clock())
+    fake_mailcow.set_queue(hold=2)
+    fake_mailcow.age_queue(5 * 3600 - INTERVAL, clock())
     say(slack, fake_slack, "queue watch age=240 total=off deferred=off")
     assert tick(services, clock, fake_slack).posted == []  # held mail waits on purpose
 
     fake_mailcow.add_queue_items(1, queue_name="deferred")
-    age_queue(fake_mailcow, 5 * 3600 - INTERVAL, clock())
+    fake_mailcow.age_queue(5 * 3600 - INTERVAL, clock())
     [alert] = tick(services, clock, fake_slack).posted
     assert "oldest *5 h* (threshold 4 h)" in shown(fake_slack, alert)
 
@@ -264,11 +176,11 @@ def test_the_oldest_message_not_on_hold_is_what_ages(
 def test_snooze_stops_updates_for_an_hour_and_shows_on_the_message(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
 
-    click_on(slack, "watch_snooze", "queue", user=OPERATOR, message_ts=alert)
+    assert slack.click("watch_snooze", "queue", user=OPERATOR, message_ts=alert).status == 200
     text = wait_shown(fake_slack, alert, ":zzz: *Snoozed*")
     assert f"Snoozed* by <@{OPERATOR}> until <!date^{int(clock()) + 3600}^" in text
     assert "Resume alerts" in text and "Snooze 1 h" not in text
@@ -290,18 +202,18 @@ def test_snooze_stops_updates_for_an_hour_and_shows_on_the_message(
 def test_a_recovery_while_snoozed_is_still_announced_and_resume_redraws(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
     for action_id, notes in (("watch_snooze", 1), ("watch_resume", 2), ("watch_snooze", 3)):
-        click_on(slack, action_id, "queue", user=OPERATOR, message_ts=alert)
+        assert slack.click(action_id, "queue", user=OPERATOR, message_ts=alert).status == 200
         fake_slack.wait_for(lambda s, notes=notes: len(s.thread(alert)) == notes)  # the click's own line
         snoozed = ":zzz: *Snoozed*" in shown(fake_slack, alert)
         assert snoozed == (action_id == "watch_snooze")
         assert action_id not in buttons(fake_slack.messages[alert])  # it became the other one
     assert f"<@{OPERATOR}> resumed alerts." in thread_text(fake_slack, alert)
 
-    set_queue(fake_mailcow)
+    fake_mailcow.set_queue()
     recovered = tick(services, clock, fake_slack)
     assert recovered.updated == [alert] and len(recovered.threaded) == 1
     assert "*Mail queue recovered*" in shown(fake_slack, alert)
@@ -310,18 +222,18 @@ def test_a_recovery_while_snoozed_is_still_announced_and_resume_redraws(
 def test_a_viewer_may_not_snooze(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
-    click_on(slack, "watch_snooze", "queue", user=VIEWER, message_ts=alert)
-    assert wait_ephemeral(fake_slack, "This needs an operator")
+    assert slack.click("watch_snooze", "queue", user=VIEWER, message_ts=alert).status == 200
+    assert wait_told(fake_slack, "This needs an operator")
     assert "Snoozed" not in shown(fake_slack, alert)
 
 
 def test_an_unreadable_queue_is_neither_an_incident_nor_a_recovery(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
 
@@ -345,7 +257,7 @@ def test_an_unreadable_queue_is_neither_an_incident_nor_a_recovery(
 def test_watch_off_closes_the_alert_and_stops_checking(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
     said = say(slack, fake_slack, "queue watch off")
@@ -363,7 +275,7 @@ def test_watch_off_closes_the_alert_and_stops_checking(
 def test_moving_the_watch_closes_the_alert_and_alerts_in_the_new_channel(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
     say(slack, fake_slack, f"queue watch <#{ALLOWED_2}|oncall>")
@@ -378,10 +290,10 @@ def test_moving_the_watch_closes_the_alert_and_alerts_in_the_new_channel(
 def test_show_deferred_answers_in_the_alerts_thread(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12, hold=3)
+    fake_mailcow.set_queue(deferred=12, hold=3)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
-    click_on(slack, "watch_queue_deferred", "queue", user=VIEWER, message_ts=alert)
+    assert slack.click("watch_queue_deferred", "queue", user=VIEWER, message_ts=alert).status == 200
     text = fake_slack.wait_for(lambda s: len(s.thread(alert)) >= 2 and thread_text(s, alert))
     assert "Mail queue: *12* messages — deferred 12" in text and "matching `queue=deferred`" in text
     assert parents(fake_slack)[-1] == alert  # nothing new in the channel
@@ -390,14 +302,14 @@ def test_show_deferred_answers_in_the_alerts_thread(
 def test_flush_from_the_alert_asks_for_an_approval_and_names_it_in_the_thread(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow, services: Services, clock: FakeClock
 ) -> None:
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     say(slack, fake_slack, "queue watch deferred=10")
     [alert] = tick(services, clock, fake_slack).posted
 
-    click_on(slack, "watch_queue_flush", "queue", user=VIEWER, message_ts=alert)
-    assert wait_ephemeral(fake_slack, "This needs an operator")
+    assert slack.click("watch_queue_flush", "queue", user=VIEWER, message_ts=alert).status == 200
+    assert wait_told(fake_slack, "This needs an operator")
 
-    click_on(slack, "watch_queue_flush", "queue", user=OPERATOR, message_ts=alert)
+    assert slack.click("watch_queue_flush", "queue", user=OPERATOR, message_ts=alert).status == 200
     request_ts = fake_slack.wait_for(lambda s: (p := parents(s)) and p[-1] != alert and p[-1])
     request_id = buttons(fake_slack.messages[request_ts])["approval_approve"]["value"]
     assert shown(fake_slack, request_ts).startswith(":lock: *Approval needed:* Flush the mail queue")

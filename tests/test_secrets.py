@@ -21,17 +21,15 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from bot.services import Services
-from tests import test_approvals as shared
-from tests import test_logging
+from tests.fakes import manual_app
+from tests.fakes.forms import fill, opened
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.reading import answer, buttons, parents, wait_shown
 from tests.fakes.slack import FakeSlack, SlackCall
 from tests.fakes.slack_plugin import ALLOWED, APPROVER, OPERATOR, SlackDriver
-from tests.test_approvals import buttons, parents, wait_shown
-from tests.test_limits import answer
-from tests.test_modals import fill, opened
 
-# The app with an injected clock and no background thread, and the JSON log handler captured.
-clock, services, bolt_app, captured = shared.clock, shared.services, shared.bolt_app, test_logging.captured
+# The app with an injected clock and no background thread.
+services, bolt_app = manual_app.services, manual_app.bolt_app
 
 TYPED = "Typed-By-Hand-2024"
 

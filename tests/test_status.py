@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tests.fakes.mailcow import VERSION, FakeMailcow
+from tests.fakes.reading import answer, private_answer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_plugin import VIEWER, SlackDriver
-from tests.test_limits import answer, ephemeral
 
 
 def test_all_running(slack: SlackDriver, fake_slack: FakeSlack) -> None:
@@ -64,9 +64,6 @@ def test_mailcow_down_is_named_in_the_thread(
 def test_extra_words_are_refused(
     slack: SlackDriver, fake_slack: FakeSlack, fake_mailcow: FakeMailcow
 ) -> None:
-    fake_mailcow.reset_log()
-    slack.command("status show everything")
-    said = ephemeral(fake_slack)
+    said = private_answer(slack, fake_slack, fake_mailcow, "status show everything")
     assert "unexpected argument `everything`." in said
     assert "Usage: `/mailcow status`" in said
-    assert fake_mailcow.requests == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,20 +22,6 @@ from bot.store import (
     schema_version,
 )
 from tests.fakes.db_plugin import FakeClock, race_in_processes, race_in_threads
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
-    store = Store(db_url, now=clock)
-    store.migrate()
-    yield store
-    store.dispose()
-
 
 # --- engine and schema ---
 

@@ -17,16 +17,15 @@ from bot.app import build_app, build_services
 from bot.services import Services
 from bot.settings import Settings
 from bot.watch import LEASE, LEASE_ROUNDS
-from tests import test_approvals as shared
-from tests import test_queue_watch as watch_tests
+from tests.fakes import manual_app
 from tests.fakes.db_plugin import FakeClock, race_in_threads
 from tests.fakes.mailcow import FakeMailcow
+from tests.fakes.manual_app import BOTH_DATABASES, INTERVAL, Round, tick
+from tests.fakes.reading import say, shown
 from tests.fakes.slack import FakeSlack
-from tests.fakes.slack_plugin import SlackDriver, dispatch_transport
-from tests.test_approvals import BOTH_DATABASES, shown
-from tests.test_queue_watch import INTERVAL, Round, say, set_queue, tick
+from tests.fakes.slack_plugin import SlackDriver, dispatch_transport, shut_down
 
-settings_overrides, clock = shared.settings_overrides, watch_tests.clock
+clock = manual_app.watch_clock
 
 
 @dataclass
@@ -43,11 +42,11 @@ def replicas(settings: Settings, clock: FakeClock) -> Iterator[tuple[Replica, Re
         yield first, second
     finally:
         for services in built:
-            shared.shut_down(services)
+            shut_down(services)
 
 
 def watch_deferred(replica: Replica, fake_slack: FakeSlack, fake_mailcow: FakeMailcow) -> None:
-    set_queue(fake_mailcow, deferred=3)
+    fake_mailcow.set_queue(deferred=3)
     slack = SlackDriver(dispatch_transport(replica.app), fake_slack)
     say(slack, fake_slack, "queue watch deferred=10 total=off age=off")
 
@@ -58,7 +57,7 @@ def test_one_replica_polls_and_another_takes_over_the_same_alert_when_it_dies(
 ) -> None:
     a, b = replicas
     watch_deferred(b, fake_slack, fake_mailcow)  # configured through one replica, polled by either
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     [alert] = tick(a.services, clock, fake_slack).posted
     reads = len(fake_mailcow.calls("get/mailq"))
     assert tick(b.services, clock, fake_slack, 0) == Round([], [], [])
@@ -75,7 +74,7 @@ def test_one_replica_polls_and_another_takes_over_the_same_alert_when_it_dies(
     # a was only stalled: it comes back to a lease it no longer holds, and does nothing.
     assert tick(a.services, clock, fake_slack, 0) == Round([], [], [])
 
-    set_queue(fake_mailcow, deferred=2)
+    fake_mailcow.set_queue(deferred=2)
     recovered = tick(b.services, clock, fake_slack)
     assert recovered.posted == [] and recovered.updated == [alert]
     [line] = recovered.threaded
@@ -92,7 +91,7 @@ def test_replicas_polling_at_the_same_moment_post_one_alert(
 ) -> None:
     a, b = replicas
     watch_deferred(a, fake_slack, fake_mailcow)
-    set_queue(fake_mailcow, deferred=12)
+    fake_mailcow.set_queue(deferred=12)
     reads = len(fake_mailcow.calls("get/mailq"))
     for _ in range(3):
         clock.advance(INTERVAL)

@@ -100,7 +100,9 @@ def request_blocks(approval: Approval) -> list[Block]:
     pending = approval.state == State.PENDING
     blocks += _calls(plan, "*What will run*" if pending else "*The calls to mailcow*")
     blocks += _state(
-        state, "*Now in mailcow* (checked again before it runs)" if pending else "*In mailcow when asked*"
+        state,
+        "*Now in mailcow* (checked again before it runs)" if pending else "*In mailcow when asked*",
+        readable=plan.state is not None,
     )
     about = f"Request {code(approval.id)} · asked {when(approval.created_at)}"
     if pending:
@@ -121,9 +123,12 @@ def _calls(plan: Plan, title: str) -> list[Block]:
     return blocks
 
 
-def _state(state: dict[str, Any], title: str) -> list[Block]:
+def _state(state: dict[str, Any], title: str, *, readable: bool) -> list[Block]:
+    """The target's state as read for the request. `{}` from a state reader means the target does not
+    exist yet (an add that waits for an approval); a plan without a reader has nothing to read."""
     if not state:
-        return [section(f"{title}: nothing mailcow lets the bot read for this action.")]
+        missing = "not in mailcow yet" if readable else "nothing mailcow lets the bot read for this action"
+        return [section(f"{title}: {missing}.")]
     shown = list(state.items())[:MAX_STATE_SHOWN]
     blocks: list[Block] = [section(title)]
     blocks += fields((esc(key), esc(_value(value))) for key, value in shown)

@@ -683,7 +683,7 @@ def add_syncjob(
         action="add",
         category="syncjob",
         body=body,
-        target=f"{user}@{host.strip()} → {owner}",
+        target=f"{user} on {host.strip()} → {owner}",
         expect="mailbox_modified",
         secret_fields=["password1"],
     )

@@ -23,17 +23,9 @@ from bot.mailcow import Alias, Mailbox
 from bot.render import Listing, ago, code, context, duration, esc, fields, freshness, number, size, utc
 from bot.reply import Reply
 from commands import Call, command, describe_area
+from commands._tables import parsed, plural, rate_text, slash
 from commands.alias import goto_text
-from commands.domain import (
-    empty_in_domain,
-    optional_domain,
-    parsed,
-    plural,
-    quota_text,
-    rate_limit_text,
-    slash,
-    try_read,
-)
+from commands.domain import empty_in_domain, optional_domain, quota_text, try_read
 
 describe_area(
     "mailbox",
@@ -210,7 +202,7 @@ def _tls(box: Mailbox) -> str:
 
 
 def _rate_limit(box: Mailbox) -> str:
-    text = rate_limit_text(box.rl)
+    text = rate_text(box.rl)
     if box.rl is not None and box.rl_scope == "domain":
         return f"{text} (the domain's limit)"
     return text

@@ -38,7 +38,6 @@ from bot.plans import (
     Outcome,
     Plan,
     RuntimeSecret,
-    StateRef,
     can_seal,
     needs_approval,
     seal,
@@ -49,8 +48,9 @@ from bot.reply import Reply
 from bot.roles import Role
 from commands import Call, command
 from commands._modals import Invalid, open_form, trigger
-from commands._writes import built, run_for_requester
-from commands.domain import MIB, parsed, plural, slash
+from commands._tables import parsed, plural, slash
+from commands._writes import built, plan_on, run_for_requester
+from commands.domain import MIB
 from commands.mailbox import views
 from commands.mailbox.reads import _PROTOCOLS, ACTIVE_STATES, _flag, _state_text
 
@@ -74,10 +74,6 @@ _ACTIVE_WORDS: dict[str, Literal[0, 1, 2]] = {
     "receive-only": 2,
     "2": 2,
 }
-
-
-def target(address: str) -> str:
-    return f"mailbox:{address}"
 
 
 # --- the state an approver decides on --------------------------------------------------------------
@@ -180,14 +176,7 @@ def with_password(
     """A one-call plan on `address` whose call sets a password: generated at run time when `password`
     is empty, else the typed one, straight in when the plan runs now, sealed when it waits."""
     slot = RuntimeSecret(call=0, fields=PASSWORD_FIELDS)
-    draft = Plan.of(
-        call,
-        summary=summary,
-        target=target(address),
-        calls=[build(GENERATED)],
-        state=StateRef(reader="mailbox", key=address),
-        fill_at_run=[slot],
-    )
+    draft = plan_on(call, "mailbox", address, summary, build(GENERATED), fill_at_run=[slot])
     if not password:
         return draft
     logs.register_secret(password)
@@ -431,13 +420,8 @@ def changes_plan(
             protocol_access=protocols,
         ),
     )
-    return Plan.of(
-        call,
-        summary=f"Change mailbox {box.username}: {'; '.join(changes)}",
-        target=target(box.username),
-        calls=[api_call],
-        state=StateRef(reader="mailbox", key=box.username),
-    )
+    summary = f"Change mailbox {box.username}: {'; '.join(changes)}"
+    return plan_on(call, "mailbox", box.username, summary, api_call)
 
 
 def _external(box: Mailbox) -> str:
@@ -589,10 +573,5 @@ def delete_mailbox(call: Call) -> Plan:
     address = parsed(call, valid_address, call.args.take("ADDRESS"))
     call.args.done()
     box = existing(call, address, "ADDRESS")
-    return Plan.of(
-        call,
-        summary=f"Delete mailbox {address} and all its mail ({usage_text(box)})",
-        target=target(address),
-        calls=[calls.delete_mailboxes(address)],
-        state=StateRef(reader="mailbox", key=address),
-    )
+    summary = f"Delete mailbox {address} and all its mail ({usage_text(box)})"
+    return plan_on(call, "mailbox", address, summary, calls.delete_mailboxes(address))

@@ -1,6 +1,7 @@
 """Real databases for tests: a temporary SQLite file, and a fresh schema on the local PostgreSQL.
 
-Also a settable clock, and helpers that race a function in threads or in fresh OS processes.
+Also a settable clock (`clock`, a `FakeClock`), a migrated `store` on each database, and helpers that
+race a function in threads or in fresh OS processes.
 
 Each PostgreSQL test gets its own schema (selected through the connection's search_path), so tests
 never see each other's rows, and dropping it afterwards leaves the server clean.
@@ -16,15 +17,18 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from bot.store import database_url
+from bot.store import Store, database_url
 
 POSTGRES_SERVER = os.environ.get("CHATOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CLOSED_PORT_DB = "postgresql://postgres@127.0.0.1:1/test"
+"""A database URL nothing answers at."""
 
 
 @pytest.fixture
@@ -50,15 +54,22 @@ def postgres_server() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_url(postgres_server: sa.Engine) -> Iterator[str]:
+@contextmanager
+def fresh_schema(server: sa.Engine) -> Iterator[str]:
+    """The URL of a new, empty schema on the PostgreSQL `server`, dropped afterwards."""
     schema = f"chatops_test_{secrets.token_hex(6)}"
-    with postgres_server.begin() as conn:
+    with server.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     url = database_url(POSTGRES_SERVER).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
-    with postgres_server.begin() as conn:
+    with server.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: sa.Engine) -> Iterator[str]:
+    with fresh_schema(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -66,6 +77,20 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once on SQLite and once on PostgreSQL."""
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
+    """A migrated store on each database, its time read from `clock`."""
+    store = Store(db_url, now=clock)
+    store.migrate()
+    yield store
+    store.dispose()
 
 
 class FakeClock:

@@ -48,6 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+import httpx
+
 API_KEY = "F4C3D0-0A11CE-B0B5EE-CAFE01-D00D42"
 RO_KEY = "F4C3D0-0A11CE-B0B5EE-CAFE02-5EED00"
 MIB = 1048576
@@ -495,6 +497,22 @@ class FakeMailcow:
         """Recorded requests whose path (after /api/v1/) starts with `prefix`, e.g. `edit/mailq`."""
         return [r for r in self.requests if r.path.startswith(prefix)]
 
+    def writes(self) -> list[str]:
+        """The path of every write received (everything but `get/…`), oldest first."""
+        return [path for path, _ in self.sent()]
+
+    def sent(self) -> list[tuple[str, Any]]:
+        """Every write received, oldest first: (path, body)."""
+        return [(r.path, r.json_body) for r in self.requests if not r.path.startswith("get/")]
+
+    def admin_write(self, path: str, body: Any) -> Any:
+        """POST `body` to `/api/v1/{path}` as an admin would, for state no seeder sets (or to show that
+        mailcow's own route accepts it); every entry of the answer must be a success."""
+        response = httpx.post(f"{self.url}/api/v1/{path}", json=body, headers={"X-API-Key": self.api_key})
+        result = response.json()
+        assert all(entry["type"] == "success" for entry in result), result
+        return result
+
     def reset_log(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -668,6 +686,21 @@ class FakeMailcow:
                 self.queue.put(qid, row)
                 ids.append(qid)
         return ids
+
+    def set_queue(self, *, deferred: int = 0, hold: int = 0) -> None:
+        """Replace the queue with `deferred` deferred and `hold` held messages, 10 minutes old."""
+        for qid in list(self.queue.rows):
+            self.queue.pop(qid)
+        for name, count in (("deferred", deferred), ("hold", hold)):
+            if count:
+                self.add_queue_items(count, queue_name=name)
+        self.age_queue(600)  # young enough for the queue watch's default age threshold (4 h)
+
+    def age_queue(self, seconds: float, now: float | None = None) -> None:
+        """Make every queued message `seconds` old at `now` (by default the wall clock)."""
+        arrival = int((time.time() if now is None else now) - seconds)
+        for qid, row in list(self.queue.rows.items()):
+            self.queue.put(qid, {**row, "arrival_time": arrival})
 
     def ban(
         self, ip: str, seconds_left: int, network: str | None = None, *, queued_for_unban: int = 0

@@ -109,8 +109,11 @@ class SlackDriver:
         user: str = OPERATOR,
         channel: str = ALLOWED,
         message_ts: str = "1700000001.000100",
+        thread_ts: str | None = None,
         view: dict[str, Any] | None = None,
     ) -> Answer:
+        """A click on a button of the message at `message_ts` (a reply in `thread_ts`'s thread, if
+        given), or of the open `view`."""
         n = self._next()
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -124,7 +127,7 @@ class SlackDriver:
             payload.update(
                 channel={"id": channel},
                 container={"type": "message", "channel_id": channel, "message_ts": message_ts},
-                message={"ts": message_ts},
+                message={"ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})},
                 response_url=self.fake.response_url(f"click{n}"),
             )
         return self.interactive(payload)
@@ -224,9 +227,13 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Override in a test module to change settings for the app under test."""
-    return {}
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for the app under test: override this in a test module, or parametrise it indirectly
+    with a dict of settings, or with `"sqlite"`/`"postgres"` to pick the database."""
+    wanted = getattr(request, "param", {})
+    if isinstance(wanted, str):
+        return {"CHATOPS_DATABASE_URL": request.getfixturevalue(f"{wanted}_url")}
+    return dict(wanted)
 
 
 @pytest.fixture
@@ -242,8 +249,15 @@ def settings(
 def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings)
     yield built
-    built.executor.shutdown(wait=True)
-    built.mailcow.close()
+    shut_down(built)
+
+
+def shut_down(services: Services) -> None:
+    """Stop what `build_services` started: the lazy-work executor, the mailcow client, the database."""
+    services.executor.shutdown(wait=True)
+    services.mailcow.close()
+    if services.store is not None:
+        services.store.dispose()
 
 
 @pytest.fixture
