@@ -45,13 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("ours-e2e", ["-m", "bot", "serve"], {**env, "CHATOPS_CACHE_TTL": "0", **e2e_db}),
             ("bare", ["-m", "bench.reference", "bare", "--slack-api-url", env["SLACK_API_URL"]], None),
             ("raw", ["-m", "bench.reference", "raw"], None),
+            (
+                "ours-ack",
+                ["-m", "bench.ackonly"],
+                {**env, "CHATOPS_DATABASE_URL": f"sqlite:///{workdir / 'ack.db'}"},
+            ),
         ]
         servers = []
         for name, args, server_env in launches:
-            servers.append(start(name, args, workdir, server_env))
+            servers.append(start(name, args, workdir, server_env, health=name.startswith("ours")))
             stack.callback(servers[-1].stop)
-        ours, e2e, bare, raw = servers
-        bench = Bench(config, standins, ours, e2e, bare, raw, workdir)
+        ours, e2e, bare, raw, ack_only = servers
+        bench = Bench(config, standins, ours, e2e, bare, raw, ack_only, workdir)
         try:
             output = table(all_rows(bench), config)
         except Exception:

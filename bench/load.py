@@ -23,18 +23,21 @@ HOST = "127.0.0.1"
 @dataclass
 class Sample:
     """Latencies (seconds) of the requests of one or more runs, the wall time they took, and the CPU
-    time the server spent on them (lazy work included)."""
+    time the server spent on them: in all (lazy work included, in whichever process) and in the
+    serving process alone (`ack_cpu`)."""
 
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     errors: int = 0
     cpu: float = 0.0
+    ack_cpu: float = 0.0
 
     def add(self, other: Sample) -> None:
         self.latencies.extend(other.latencies)
         self.elapsed += other.elapsed
         self.errors += other.errors
         self.cpu += other.cpu
+        self.ack_cpu += other.ack_cpu
 
     def quantile(self, q: float) -> float:
         return percentile(self.latencies, q)

@@ -1,5 +1,10 @@
 """The systems under test, each a separate server process: ours (`python -m bot serve`) and the two
-references (`python -m bench.reference`), all under the same uvicorn settings."""
+references (`python -m bench.reference`), all under the same uvicorn settings.
+
+Ours runs its lazy work in worker processes (CHATOPS_WORKERS, default 2), children of the serving
+process: CPU time counts the whole process tree (the work is part of what a request costs), and the
+serving process's own CPU and memory are read separately.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from tests.fakes.slack_plugin import (
     ALLOWED,
@@ -39,17 +46,31 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def peak_rss_mb(self) -> float:
-        """The process's peak resident set so far (VmHWM), in MB (10^6 bytes)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+    def peak_rss_mb(self, pid: int | None = None) -> float:
+        """Peak resident set so far (VmHWM) of the serving process or `pid`, in MB (10^6 bytes)."""
+        for line in Path(f"/proc/{pid or self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024 / 1e6
         raise RuntimeError(f"no VmHWM for {self.name}")
 
+    def workers(self) -> list[int]:
+        """PIDs of the serving process's worker processes (its children but multiprocessing's
+        resource tracker)."""
+        found = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                if b"resource_tracker" not in cmdline:
+                    found.append(int(child))
+        return sorted(found)
+
+    def ack_cpu_seconds(self) -> float:
+        """CPU time the serving process (every thread) has used so far, user and system."""
+        return _cpu(self.process.pid)
+
     def cpu_seconds(self) -> float:
-        """CPU time the process (every thread) has used so far, user and system."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        """CPU time of the serving process and its workers so far."""
+        return self.ack_cpu_seconds() + sum(_cpu(pid) for pid in self.workers())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -58,6 +79,14 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:  # a worker that just exited
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def ours_env(
@@ -77,8 +106,11 @@ def ours_env(
     }
 
 
-def start(name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
-    """Start `python <args> --port N` in `workdir` (so no stray `.env` is read) and wait until it listens."""
+def start(
+    name: str, args: list[str], workdir: Path, env: dict[str, str] | None = None, *, health: bool = False
+) -> Server:
+    """Start `python <args> --port N` in `workdir` (so no stray `.env` is read) and wait until it listens,
+    or with `health` until `GET /healthz` answers 200 (ours: its workers are ready)."""
     port = free_port()
     log = workdir / f"{name}.log"
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -96,9 +128,12 @@ def start(name: str, args: list[str], workdir: Path, env: dict[str, str] | None 
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
-        except OSError:
+            if not health:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return server
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except (OSError, httpx.TransportError):
             if time.monotonic() > deadline:
                 server.stop()
                 raise RuntimeError(f"{name} did not start listening within 60 s") from None

@@ -91,16 +91,26 @@ def _run(options: argparse.Namespace, settings: Settings) -> int:
                 f"mailcow-chatops: cannot listen on {options.host}:{options.port}: {error}", file=sys.stderr
             )
             return 2
+    # `serve` runs the lazy work and the scheduler in CHATOPS_WORKERS worker processes
+    # (bot/workers.py). Socket Mode keeps them on threads: no HTTP ack latency to win (the socket
+    # client acks from its own thread, and Slack allows 3 s), its deployments are capped at 1 CPU and
+    # 384 MB, where a worker costs ~90 MB and adds no parallelism, and its requests are not signed
+    # bodies that could be handed on as they are.
+    workers = settings.workers if probes is None else 0
     services = build_services(settings)
     try:
-        app = build_app(services)
+        app = build_app(services, background=workers == 0)
     except BoltError as error:
         print(f"mailcow-chatops: Slack refused SLACK_BOT_TOKEN: {error}", file=sys.stderr)
         return 2
     if probes is None:
         from bot.server import serve
+        from bot.workers import WorkerPool, hand_off
 
-        serve(app, services, options.host, options.port)
+        pool = WorkerPool(settings, workers) if workers else None
+        if pool is not None:
+            hand_off(app, pool, services.executor)
+        serve(app, services, options.host, options.port, pool)
         return 0
     return _run_socket(app, services, settings, probes)
 

@@ -2,8 +2,9 @@
 
 `process_before_response=True` with the real work in lazy listeners: the ack function returns at
 once and Bolt answers Slack in about a millisecond instead of polling for the ack every 10 ms; the
-lazy work runs on the same thread pool. This also keeps the app correct behind a load balancer or
-in Socket Mode, where there is no request to hold open.
+lazy work runs on the same thread pool, or for `serve` in worker processes (bot/workers.py). This
+also keeps the app correct behind a load balancer or in Socket Mode, where there is no request to
+hold open.
 
 The database holds approvals and the audit trail. It is migrated at start-up; when it is down the
 app starts anyway (one log line) so read commands keep working, and writes and approvals refuse
@@ -74,9 +75,14 @@ def build_services(
     return services
 
 
-def build_app(services: Services, *, background: bool = True) -> App:
+def build_app(services: Services, *, background: bool = True, in_worker: bool = False) -> App:
     """The Bolt app. `background=False` leaves the scheduled jobs to `services.scheduler.run_pending()`
-    (tests drive them with a fake clock)."""
+    (tests drive them with a fake clock).
+
+    `in_worker=True` builds the app of a worker process (bot/workers.py): it only runs the lazy work of
+    requests the serving process has already verified and acked, so it does not check Slack's
+    signature again (why that is safe, and needed, is in bot/workers.py) and keeps the ack's
+    correlation id."""
     settings = services.settings
     load_all()
     app = App(
@@ -87,6 +93,7 @@ def build_app(services: Services, *, background: bool = True) -> App:
         process_before_response=True,
         listener_executor=services.executor,
         raise_error_for_unhandled_request=False,
+        request_verification_enabled=not in_worker,
     )
     app.use(
         Guard(
@@ -96,6 +103,7 @@ def build_app(services: Services, *, background: bool = True) -> App:
             services.slack,
             services.executor,
             store=services.store,
+            in_worker=in_worker,
         )
     )
     app.error(ack_error_handler)

@@ -40,6 +40,15 @@ class Interaction:
 
 INTERACTIONS: dict[str, Interaction] = {}
 
+CORRELATION_HEADER = "x-chatops-correlation-id"
+"""Carries the ack's correlation id to the worker process that runs the lazy work (bot/workers.py)."""
+_CORRELATION_ID = re.compile(r"[0-9a-f]{8}")
+ACK_NOTE = "ack_note"
+"""Context key for what an ack function tells its lazy listeners (e.g. a form passed its checks)."""
+ACK_NOTE_HEADER = "x-chatops-ack-note"
+"""Carries `ACK_NOTE` to the worker process that runs the lazy work: it has no other way to learn it."""
+_ACK_NOTE = re.compile(r"[a-z_]{1,32}")
+
 _SECRET_OPTION = re.compile(
     r"(?i)\b([a-z0-9_-]*(?:pass|secret|token|key)[a-z0-9_-]*)=(\"[^\"]*\"|'[^']*'|“[^”]*”|\S+)"
 )
@@ -117,6 +126,7 @@ class Guard:
         background: Executor,
         *,
         store: Store | None = None,
+        in_worker: bool = False,
     ) -> None:
         self.allowed = frozenset(allowed_channels)
         self.roles = roles
@@ -124,6 +134,7 @@ class Guard:
         self.client = client
         self.background = background
         self.store = store
+        self.in_worker = in_worker
 
     def refusal(self, payload: Payload) -> str | None:
         """Why this payload must be refused, or None when it may proceed."""
@@ -155,9 +166,12 @@ class Guard:
     def __call__(
         self, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse:
-        cid = secrets.token_hex(4)
+        cid = self._queued(req, CORRELATION_HEADER, _CORRELATION_ID) or secrets.token_hex(4)
         logs.correlation_id.set(cid)
         req.context["correlation_id"] = cid
+        note = self._queued(req, ACK_NOTE_HEADER, _ACK_NOTE)
+        if note is not None:
+            req.context[ACK_NOTE] = note
         payload = classify(req.body)
         reason = self.refusal(payload)
         if reason is None:
@@ -172,6 +186,16 @@ class Guard:
         if self.store is not None:
             self.background.submit(self._record, self.store, req.body, payload, reason, cid)
         return self._refuse(req, payload, reason)
+
+    def _queued(self, req: BoltRequest, header: str, form: re.Pattern[str]) -> str | None:
+        """What the ack's half of a request left for its lazy work in a worker process (`in_worker`):
+        the correlation id, so both halves log and answer under one reference, and the ack's note.
+        Only a worker trusts these headers: its requests come from the serving process over a local
+        pipe, and `bot.server` drops them from every request that comes from outside."""
+        if not (self.in_worker and req.lazy_only):
+            return None
+        value = (req.headers.get(header) or [""])[0]
+        return value if form.fullmatch(value) else None
 
     def _refuse(self, req: BoltRequest, payload: Payload, reason: str) -> BoltResponse:
         text = f":no_entry: {reason}"

@@ -245,17 +245,24 @@ class Listing:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(self.csv_columns)
-        to_cells = self.csv_row or (lambda row: (row,))
-        for row in self.rows:
-            writer.writerow(_csv_safe(v) for v in to_cells(row))
+        writer.writerows(map(_csv_safe, map(self.csv_row or _one_cell, self.rows)))
         return buffer.getvalue()
 
 
-def _csv_safe(value: object) -> object:
-    """Keep spreadsheet programs from executing cells that start like a formula."""
-    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@"}:
-        return "'" + value
-    return value
+_FORMULA = ("=", "+", "-", "@")
+
+
+def _one_cell(row: object) -> Sequence[object]:
+    return (row,)
+
+
+def _csv_safe(cells: Sequence[object]) -> Sequence[object]:
+    """Keep spreadsheet programs from executing cells that start like a formula: such text gets a
+    leading quote. Almost no row has one, so a row is only rebuilt when it does."""
+    for value in cells:
+        if isinstance(value, str) and value.startswith(_FORMULA):
+            return ["'" + v if isinstance(v, str) and v.startswith(_FORMULA) else v for v in cells]
+    return cells
 
 
 def pager_value(command_text: str, page: int) -> str:

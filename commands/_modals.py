@@ -46,7 +46,7 @@ from bot import logs
 from bot.args import Args, UsageError
 from bot.dispatch import audit, finish
 from bot.errors import ChatopsError, error_reply, explain, log_error
-from bot.guard import interaction
+from bot.guard import ACK_NOTE, interaction
 from bot.mailcow import Domain, Mailbox, MailcowError
 from bot.plans import Plan
 from bot.render import clip, esc, section
@@ -70,10 +70,8 @@ STALE_WAIT = 0.05
 """How long a later options request waits for a refresh before answering from the previous list."""
 MAX_OPTIONS = 100
 MAX_OPTION_TEXT = 75
-ACK_NOTE = "ack_note"
-"""The context entry an ack function leaves for its lazy functions. Bolt copies the context to them
-in-process; bot/workers.py must carry it to a worker process (the one thing it needs to carry)."""
 ACCEPTED = "accepted"
+"""The `ACK_NOTE` of a form that passed its checks on the ack path."""
 
 
 class Invalid(UsageError):

@@ -13,9 +13,13 @@ from pathlib import Path
 
 ROWS = (
     "Repeated reads within the cache TTL",
+    "Ack path in process",
     "Ack `/mailcow queue`, c=1",
     "Ack `/mailcow queue`, c=16",
     "Ack `/mailcow queue`, c=64",
+    "Ack `/mailcow queue`, lazy work discarded (the serving process alone), c=1",
+    "Ack `/mailcow queue`, lazy work discarded (the serving process alone), c=16",
+    "Ack `/mailcow queue`, lazy work discarded (the serving process alone), c=64",
     "Ack `/mailcow help`, c=1",
     "Ack `/mailcow help`, c=16",
     "Ack `/mailcow help`, c=64",

@@ -9,6 +9,7 @@ and count goes through one of the shared validators below. Quotas and sizes are 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
@@ -185,13 +186,20 @@ class QueueItem(_Model):
     """As mailcow flattens them: `"addr"` or `"addr (delay reason)"` (§4.4)."""
     forced_expire: Flag = False
 
-    def recipient_pairs(self) -> list[tuple[str, str | None]]:
+    def recipient_pairs(self) -> tuple[tuple[str, str | None], ...]:
         """`(address, reason)` for each recipient; reason is None when postfix gave none."""
+        return self._recipient_pairs
+
+    @cached_property
+    def _recipient_pairs(self) -> tuple[tuple[str, str | None], ...]:
+        # Parsed once per item: a queue summary reads them four times an item (top domains, top
+        # reasons, the line, the CSV row), and cached items are rendered again on every command.
+        # Safe to keep because the model is frozen.
         pairs: list[tuple[str, str | None]] = []
         for recipient in self.recipients:
             match = _RECIPIENT.match(recipient.strip())
             pairs.append((match["address"], match["reason"]) if match else (recipient.strip(), None))
-        return pairs
+        return tuple(pairs)
 
 
 _DURATION = re.compile(r"(-?\d+)\s*h\s*(-?\d+)\s*m\s*(-?\d+)\s*s")
