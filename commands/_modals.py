@@ -47,7 +47,7 @@ from bot.args import Args, UsageError
 from bot.dispatch import audit, finish
 from bot.errors import ChatopsError, error_reply, explain, log_error
 from bot.guard import ACK_NOTE, interaction
-from bot.mailcow import Domain, Mailbox, MailcowError
+from bot.mailcow import Domain, MailboxName, MailcowError
 from bot.plans import Plan
 from bot.render import clip, esc, section
 from bot.reply import deliver
@@ -516,15 +516,16 @@ def _searchable(text: str) -> str:
 class _Index:
     """Every mailbox by address, searchable by prefix (bisect) and substring (one `str.find` scan)."""
 
-    boxes: tuple[Mailbox, ...]
+    boxes: tuple[MailboxName, ...]
     addresses: tuple[str, ...]
     haystack: str
     starts: tuple[int, ...]
-    source: tuple[int, Mailbox | None, Mailbox | None]
-    """Length and end rows of the list it was built from: a refreshed list has new row objects."""
+    source: tuple[int, int, int]
+    """Length and the ids of the end rows of the list it was built from: a refetched list has new row
+    objects (rows compare by value, so an unchanged first and last row would hide a change between)."""
 
     @classmethod
-    def of(cls, boxes: Sequence[Mailbox]) -> _Index:
+    def of(cls, boxes: Sequence[MailboxName]) -> _Index:
         ordered = tuple(sorted(boxes, key=lambda b: b.username.lower()))
         addresses = tuple(b.username.lower() for b in ordered)
         lines = [f"{address}\t{_searchable(b.name)}\n" for address, b in zip(addresses, ordered, strict=True)]
@@ -534,7 +535,7 @@ class _Index:
             offset += len(line)
         return cls(ordered, addresses, "".join(lines), tuple(starts), _identity(boxes))
 
-    def search(self, typed: str, limit: int) -> list[Mailbox]:
+    def search(self, typed: str, limit: int) -> list[MailboxName]:
         """Addresses starting with `typed` first, then any address or name containing it."""
         wanted = _searchable(typed.strip())
         if not wanted:
@@ -552,8 +553,9 @@ class _Index:
         return [self.boxes[row] for row in found]
 
 
-def _identity(boxes: Sequence[Mailbox]) -> tuple[int, Mailbox | None, Mailbox | None]:
-    return (len(boxes), boxes[0], boxes[-1]) if boxes else (0, None, None)
+def _identity(boxes: Sequence[MailboxName]) -> tuple[int, int, int]:
+    # The index keeps its rows alive, so no row of a later fetch can have the same id.
+    return (len(boxes), id(boxes[0]), id(boxes[-1])) if boxes else (0, 0, 0)
 
 
 class MailboxDirectory:
@@ -568,16 +570,16 @@ class MailboxDirectory:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._index: _Index | None = None
-        self._loading: Future[list[Mailbox]] | None = None
+        self._loading: Future[list[MailboxName]] | None = None
         self._lock = threading.Lock()
 
-    def search(self, typed: str, limit: int = MAX_OPTIONS) -> list[Mailbox] | None:
+    def search(self, typed: str, limit: int = MAX_OPTIONS) -> list[MailboxName] | None:
         """Up to `limit` matches, best first; None while the very first list is still loading."""
         with self._lock:
             loading = self._loading
             asked = loading is None or loading.done()  # else a read is under way: do not queue another
             if loading is None or asked:
-                loading = self._loading = self._services.executor.submit(self._services.mailcow.mailboxes)
+                loading = self._loading = self._services.executor.submit(self._services.mailcow.mailbox_names)
         index = self._index
         try:
             boxes = loading.result(timeout=FIRST_LOAD if index is None else STALE_WAIT if asked else 0)

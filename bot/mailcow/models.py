@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic.dataclasses import dataclass
 
 _TRUE_MARKS = {"✔", "✓", "yes", "true", "on"}
 _FALSE_MARKS = {"✘", "✕", "no", "false", "off", "", "-"}
@@ -151,6 +152,16 @@ class Mailbox(_Model):
     @property
     def quota_mib(self) -> int:
         return self.quota // 1048576
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxName:
+    """What type-ahead keeps of a mailbox: about 250 bytes, where a full `Mailbox` (its attributes,
+    rate limit and lists as objects) takes about 6 KB: 300 MB for 50,000 mailboxes."""
+
+    username: str
+    name: Text = ""
+    domain: str = ""
 
 
 class Alias(_Model):
