@@ -756,14 +756,7 @@ class MailcowClient:
         try:
             return parse()
         except ValidationError:
-            error = MailcowUnavailable(
-                f"mailcow answered {template} with data the bot does not understand.",
-                reason="bad_response",
-                endpoint=template,
-                status=200,
-            )
-            self._count_error(template, error)
-            raise error from None
+            raise self._not_understood(template) from None
 
     def _list(self, model: type[M], path: str) -> list[M]:
         raw = self._get_body(path)
@@ -789,16 +782,13 @@ class MailcowClient:
                 items.finish()
             except ValidationError:
                 raise self._not_understood(template) from None
-            except httpx.TimeoutException as error:
+            except httpx.TransportError as error:  # a timeout is one too
+                stalled = isinstance(error, httpx.TimeoutException)
                 raise MailcowUnavailable(
-                    f"mailcow stopped sending {template} for {self._timeout:g} s.",
-                    reason="timeout",
-                    endpoint=template,
-                ) from error
-            except httpx.TransportError as error:
-                raise MailcowUnavailable(
-                    f"The connection to mailcow broke during {template}: {_plain(error)}.",
-                    reason="connection",
+                    f"mailcow stopped sending {template} for {self._timeout:g} s."
+                    if stalled
+                    else f"The connection to mailcow broke during {template}: {_plain(error)}.",
+                    reason="timeout" if stalled else "connection",
                     endpoint=template,
                 ) from error
             if items.not_a_list is None:
