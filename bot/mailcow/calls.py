@@ -188,6 +188,14 @@ def _delete(category: str, items: list[str], *, target: str, expect: str, slow: 
     return ApiCall(action="delete", category=category, body=items, target=target, expect=expect, slow=slow)
 
 
+def _delete_numbered(
+    category: str, ids: str | int | Sequence[str | int], noun: str, plural: str, *, expect: str
+) -> ApiCall:
+    """Delete objects mailcow knows by number: the target reads e.g. `BCC map 3, 7`."""
+    items = _ids(ids, noun)
+    return _delete(category, items, target=f"{noun} {_target(items, plural)}", expect=expect)
+
+
 def _quota(value: int, what: str, *, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{what} must be {'0 (unlimited) or more' if allow_zero else 'at least 1'} MiB")
@@ -738,10 +746,7 @@ def edit_syncjob(
 
 def delete_syncjobs(ids: str | int | Sequence[str | int]) -> ApiCall:
     """`delete/syncjob`. Numeric ids only: one non-numeric id aborts the whole request (§4.10)."""
-    items = _ids(ids, "sync job")
-    return _delete(
-        "syncjob", items, target="sync job " + _target(items, "sync jobs"), expect="deleted_syncjob"
-    )
+    return _delete_numbered("syncjob", ids, "sync job", "sync jobs", expect="deleted_syncjob")
 
 
 # --- forwarding hosts (§4.11) ----------------------------------------------------------------------
@@ -979,8 +984,7 @@ def add_bcc(local_dest: str, bcc_dest: str, kind: BccType, *, active: bool = Tru
 
 
 def delete_bcc_maps(ids: str | int | Sequence[str | int]) -> ApiCall:
-    items = _ids(ids, "BCC map")
-    return _delete("bcc", items, target="BCC map " + _target(items, "maps"), expect="bcc_deleted")
+    return _delete_numbered("bcc", ids, "BCC map", "maps", expect="bcc_deleted")
 
 
 def add_recipient_map(old: str, new: str, *, active: bool = True) -> ApiCall:
@@ -997,12 +1001,8 @@ def add_recipient_map(old: str, new: str, *, active: bool = True) -> ApiCall:
 
 
 def delete_recipient_maps(ids: str | int | Sequence[str | int]) -> ApiCall:
-    items = _ids(ids, "recipient map")
-    return _delete(
-        "recipient_map",
-        items,
-        target="recipient map " + _target(items, "maps"),
-        expect="recipient_map_entry_deleted",
+    return _delete_numbered(
+        "recipient_map", ids, "recipient map", "maps", expect="recipient_map_entry_deleted"
     )
 
 
@@ -1032,12 +1032,8 @@ def add_tls_policy_map(dest: str, policy: TlsPolicy, *, parameters: str = "", ac
 
 
 def delete_tls_policy_maps(ids: str | int | Sequence[str | int]) -> ApiCall:
-    items = _ids(ids, "TLS policy map")
-    return _delete(
-        "tls-policy-map",
-        items,
-        target="TLS policy map " + _target(items, "maps"),
-        expect="tls_policy_map_entry_deleted",
+    return _delete_numbered(
+        "tls-policy-map", ids, "TLS policy map", "maps", expect="tls_policy_map_entry_deleted"
     )
 
 
@@ -1060,10 +1056,7 @@ def add_oauth2_client(redirect_uri: str) -> ApiCall:
 
 def delete_oauth2_clients(ids: str | int | Sequence[str | int]) -> ApiCall:
     """`delete/oauth2-client` by numeric DB `id`, not `client_id` (§4.16)."""
-    items = _ids(ids, "OAuth2 client")
-    return _delete(
-        "oauth2-client", items, target="OAuth2 client " + _target(items, "clients"), expect="items_deleted"
-    )
+    return _delete_numbered("oauth2-client", ids, "OAuth2 client", "clients", expect="items_deleted")
 
 
 # --- rate limits (§4.17) ---------------------------------------------------------------------------
@@ -1100,5 +1093,4 @@ def edit_qitem(ids: str | int | Sequence[str | int], action: QuarantineAction) -
 
 
 def delete_qitems(ids: str | int | Sequence[str | int]) -> ApiCall:
-    items = _ids(ids, "quarantine item")
-    return _delete("qitem", items, target="quarantine item " + _target(items, "items"), expect="item_deleted")
+    return _delete_numbered("qitem", ids, "quarantine item", "items", expect="item_deleted")
